@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from orchestra_env.experts.base import Expert, ExpertRequest
+from orchestra_env.experts.oracle import bound_task
 from orchestra_env.experts.simulated import (
     Calibration,
     SimulatedExpert,
@@ -40,11 +41,17 @@ def make_tasks(benchmark: str, n: int, seed: int = 0) -> list[Task]:
     return tasks
 
 
+def with_task(task: Task, fn, *args):
+    """Call ``fn`` with ``task`` bound as the env does during a step (requests carry no task)."""
+    with bound_task(task):
+        return fn(*args)
+
+
 def ask(model: str, task: Task, role: str = "answer", extra: str = "", seed: int = 0):
     messages = [{"role": "user", "content": task.question}]
     if extra:
         messages.append({"role": "user", "content": extra})
-    return SIM.complete(ExpertRequest(model, tuple(messages), role=role, task=task, seed=seed))
+    return with_task(task, SIM.complete, ExpertRequest(model, tuple(messages), role=role, seed=seed))
 
 
 def accuracy(model: str, tasks: list[Task], extra=lambda t: "") -> float:
@@ -56,8 +63,8 @@ def test_is_an_expert_and_deterministic():
     assert isinstance(SIM, Expert)
     for role in ("answer", "reasoner", "search", "judge"):
         assert ask("gpt-5", task, role) == ask("gpt-5", task, role)
-        assert ask("gpt-5", task, role) == SimulatedExpert().complete(
-            ExpertRequest("gpt-5", ({"role": "user", "content": task.question},), role=role, task=task)
+        assert ask("gpt-5", task, role) == with_task(task, SimulatedExpert().complete,
+            ExpertRequest("gpt-5", ({"role": "user", "content": task.question},), role=role)
         )
     latencies = {ask("gpt-5", task, seed=s).latency_s for s in range(20)}
     assert len(latencies) == 20  # the seed matters
@@ -103,8 +110,8 @@ def test_evidence_raises_accuracy_by_the_documented_boost():
 
 def test_gold_answer_inside_the_question_is_not_evidence():
     task = Task("q", "frames", "Is the answer 1847 or 1850?", "1847")
-    request = ExpertRequest("Qwen3-8B", ({"role": "user", "content": task.question},), task=task)
-    assert SIM.p_correct(request) == CAL.skill("Qwen3-8B", "frames")
+    request = ExpertRequest("Qwen3-8B", ({"role": "user", "content": task.question},))
+    assert with_task(task, SIM.p_correct, request) == CAL.skill("Qwen3-8B", "frames")
 
 
 def test_stronger_models_beat_weaker_ones():
@@ -140,8 +147,8 @@ def test_reasoner_facts_are_evidence_and_its_code_prints_the_claim():
         text = ask("gpt-5", task, role="reasoner").text
         if contains_answer(text, task):
             facts += 1
-            request = ExpertRequest("Qwen3-8B", ({"role": "user", "content": task.question}, {"role": "user", "content": text}), task=task)
-            assert SIM.p_correct(request) > CAL.skill("Qwen3-8B", "frames", task.categories)
+            request = ExpertRequest("Qwen3-8B", ({"role": "user", "content": task.question}, {"role": "user", "content": text}))
+            assert with_task(task, SIM.p_correct, request) > CAL.skill("Qwen3-8B", "frames", task.categories)
         block = re.search(r"```python\n(.*?)```", text, re.S)
         if block:
             code_blocks += 1
@@ -197,7 +204,7 @@ def test_tokens_and_latency_follow_the_card_and_catalogue():
     assert abs(mean_latency - 96.0) / 96.0 < 0.08  # catalogue: answer-1 = gpt-5, 96 s
     cheap = [ask("Llama-3.3-70B", task, seed=s) for s in range(400)]
     assert np.mean([r.tokens_out for r in cheap]) < np.mean([r.tokens_out for r in responses])
-    capped = SIM.complete(ExpertRequest("gpt-5", ({"role": "user", "content": "x"},), task=task, max_tokens=5))
+    capped = with_task(task, SIM.complete, ExpertRequest("gpt-5", ({"role": "user", "content": "x"},), max_tokens=5))
     assert capped.tokens_out <= 5
 
 
@@ -207,5 +214,5 @@ def test_judge_reads_the_project_judge_prompts():
     task = Task("t", "frames", "Who is she?", "Jane Ballou")
     for prompt in (ReferencePrompt(), HLEPrompt()):
         for prediction, expected in (("It is Jane Ballou.\n\nDone.", True), ("Harriet Lane", False)):
-            request = ExpertRequest("gpt-5", ({"role": "user", "content": prompt.render(task, prediction)},), role="judge", task=task)
-            assert prompt.parse(SIM.complete(request).text).correct is expected
+            request = ExpertRequest("gpt-5", ({"role": "user", "content": prompt.render(task, prediction)},), role="judge")
+            assert prompt.parse(with_task(task, SIM.complete, request).text).correct is expected

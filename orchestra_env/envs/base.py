@@ -22,6 +22,7 @@ from gymnasium import spaces
 
 from orchestra_env.actions import ParseError, ToolCall, parse_action
 from orchestra_env.episode import Episode
+from orchestra_env.experts.oracle import bound_task
 from orchestra_env.preferences import Preference, sample_preference
 from orchestra_env.spaces import UnicodeText, clip_text
 from orchestra_env.tasks import Task
@@ -179,7 +180,8 @@ class OrchestraEnv(gym.Env[dict, Any]):
             raise RuntimeError("step() called before reset() or after the episode ended; call reset() first")
         episode.turn += 1
         call = self._parse(action)
-        result, penalised = self._dispatch(call, episode)
+        with bound_task(episode.task):  # the simulated pool's ground truth, for this dispatch only
+            result, penalised = self._dispatch(call, episode)
         tool = call.tool if isinstance(call, ToolCall) and call.tool in self.tools else None
 
         # accounting: the tool's usage plus the orchestrator's own tokens
@@ -216,7 +218,8 @@ class OrchestraEnv(gym.Env[dict, Any]):
             "total_tokens_out": episode.totals.tokens_out,
         }
         if terminated or truncated:
-            reward += self._finish(episode, info)
+            with bound_task(episode.task):
+                reward += self._finish(episode, info)
         self._last_output = output
         obs = self._observation(output)
         if self.render_mode == "human":
