@@ -131,8 +131,8 @@ class Catalogue:
             return cls.default()
         if isinstance(source, Catalogue):
             return source
-        if isinstance(source, Mapping):
-            return cls.from_dict(source)
+        if not isinstance(source, (str, Path)):
+            return cls.from_dict(source)  # a mapping, or a wrong shape that from_dict explains
         path = Path(source)
         if not path.is_file():
             raise FileNotFoundError(f"catalogue file not found: {path}")

@@ -26,7 +26,7 @@ from orchestra_env.experts.oracle import bound_task
 from orchestra_env.preferences import Preference, sample_preference
 from orchestra_env.spaces import UnicodeText, clip_text
 from orchestra_env.tasks import Task
-from orchestra_env.tools.base import Tool, ToolArgumentError, ToolResult
+from orchestra_env.tools.base import Tool, ToolArgumentError, ToolResult, is_tool_failure
 from orchestra_env.usage import Catalogue, Usage, approx_tokens
 
 logger = logging.getLogger(__name__)
@@ -288,7 +288,9 @@ class OrchestraEnv(gym.Env[dict, Any]):
             return ToolResult(output=f"Invalid arguments: {exc}", error=f"bad_arguments: {exc}"), True
         try:
             return tool(arguments, episode), False
-        except Exception as exc:  # noqa: BLE001 - a broken backend must not lose the episode
+        except Exception as exc:
+            if not is_tool_failure(exc):  # ImportError, FileNotFoundError, bugs: the user must see them
+                raise
             logger.exception("tool %s failed", call.tool)
             msg = f"Tool {call.tool!r} failed: {type(exc).__name__}: {exc}"
             return ToolResult(output=msg, error=f"tool_failure: {type(exc).__name__}: {exc}"), False
