@@ -304,7 +304,9 @@ def evaluate(policy: Any, env_id: "str | gym.Env", n_tasks: int = 20, seed: int 
     Tasks are a seeded permutation of the env's tasks (so every policy evaluated with the same
     seed sees the same tasks). Returns ``accuracy``, ``mean_cost_usd`` and ``mean_latency_s``
     per task (the prompted policy's own calls included), ``mean_reward`` (the env's),
-    ``mean_turns``, ``tool_use`` (share of calls per tool) and ``model_use`` (per alias).
+    ``mean_turns``, ``tool_use`` (share of calls per tool) and ``model_use`` (per alias), the
+    raw counts (``tool_calls``, ``model_calls``) and ``episodes``: the per-episode values behind
+    every mean (for intervals).
     """
     import orchestra_env  # noqa: F401 - registers the ids
 
@@ -349,6 +351,10 @@ def evaluate(policy: Any, env_id: "str | gym.Env", n_tasks: int = 20, seed: int 
         "mean_turns": float(np.mean(turns)),
         "tool_use": _shares(tools),
         "model_use": _shares(models),
+        "tool_calls": dict(sorted(tools.items())),
+        "model_calls": dict(sorted(models.items())),
+        # per episode, for intervals (benchmarks/stats.py)
+        "episodes": {"correct": correct, "cost_usd": cost, "latency_s": latency, "reward": reward, "turns": turns},
     }
 
 
