@@ -84,17 +84,30 @@ def parse_tools(text: str) -> dict[str, dict[str, Any]]:
 
 
 def _enum(schema: Mapping[str, Any], field_name: str) -> list[str]:
-    """The allowed values of an alias field (pydantic writes Optional enums under anyOf)."""
-    prop = (schema.get("parameters", {}).get("properties") or {}).get(field_name) or {}
-    for option in [prop, *prop.get("anyOf", [])]:
+    """The allowed values of an alias field: pydantic writes an enum, a ``const`` (one value),
+    either under ``anyOf`` when the field is optional, or a ``$ref`` into ``$defs``."""
+    parameters = schema.get("parameters", {})
+    defs = parameters.get("$defs", {})
+    prop = (parameters.get("properties") or {}).get(field_name) or {}
+    pending, values = [prop], []
+    while pending:
+        option = pending.pop(0)
+        ref = option.get("$ref", "")
+        if ref.startswith("#/$defs/"):
+            pending.append(defs.get(ref.removeprefix("#/$defs/"), {}))
+        pending += option.get("anyOf", []) + option.get("allOf", [])
         if "enum" in option:
-            return [str(v) for v in option["enum"]]
-    return []
+            values += [str(v) for v in option["enum"]]
+        if "const" in option:
+            values.append(str(option["const"]))
+    return list(dict.fromkeys(values))
 
 
 def choose_alias(aliases: Sequence[str], card: OrchestratorCard, catalogue: Catalogue,
                  rng: np.random.Generator) -> str:
     """An alias drawn with the card's model preferences (unpreferred share split evenly)."""
+    if not aliases:
+        raise ValueError("choose_alias() needs at least one alias")
     model_of = {a: catalogue.aliases[a].model if a in catalogue.aliases else a for a in aliases}
     weights = np.zeros(len(aliases))
     preferred_mass = 0.0
