@@ -95,12 +95,14 @@ class _AnswerAlone:
         return {"tool": "answer", "arguments": {"model": "self-answer"}}
 
 
-def _envs(benchmark: str, catalogue: Mapping[str, Any], hle_path: str) -> list[Any]:
+def _envs(benchmark: str, catalogue: Mapping[str, Any], hle_path: str,
+          experts: Mapping[str, Any] | None = None) -> list[Any]:
     import gymnasium as gym
 
     import orchestra_env  # noqa: F401 - registers the ids
 
-    common = {"catalogue": catalogue, "charge_orchestrator": False}  # the policy bills its own tokens
+    # the policy bills its own tokens (at its own price), so the env does not bill them again
+    common = {"catalogue": catalogue, "charge_orchestrator": False, "experts": experts}
     if benchmark == "frames":
         return [gym.make("Orchestra/FRAMES-v0", split="test", **common)]
     if benchmark == "hle":
@@ -114,7 +116,7 @@ def run_cell(benchmark: str, setting: str, paper_model: str, config: ReproduceCo
 
     model = MODELS[paper_model]
     episodes: dict[str, list[float]] = {"correct": [], "cost_usd": [], "latency_s": []}
-    for env in _envs(benchmark, setting_catalogue(setting, model), hle_path):
+    for env in _envs(benchmark, setting_catalogue(setting, model), hle_path, config.experts):
         try:
             policy = _AnswerAlone() if setting == "no_tools" else PromptedPolicy(model=model, seed=config.seed)
             n = min(config.n, len(env.unwrapped.tasks))

@@ -74,8 +74,11 @@ class Calibration:
     def load(cls, source: "str | Path | Mapping[str, Any] | None" = None) -> "Calibration":
         """From a YAML path, a dict of the same shape, or the shipped ``calibration.yaml``."""
         if source is None:
-            text = resources.files("orchestra_env.experts").joinpath("calibration.yaml").read_text()
-            data = yaml.safe_load(text)
+            package = resources.files("orchestra_env.experts")
+            data = yaml.safe_load(package.joinpath("calibration.yaml").read_text())
+            fitted = package.joinpath("fitted.yaml")
+            if fitted.is_file():  # figures fitted by benchmarks/fit_calibration.py (see its header)
+                data = deep_merge(data, yaml.safe_load(fitted.read_text()) or {})
         elif isinstance(source, Mapping):
             data = source
         else:
@@ -140,6 +143,17 @@ class Calibration:
             tuple(sorted(self._offsets(model, bench).items())),
             tuple(sorted(self.category_mix.get(bench, {}).items())),
         )
+
+
+def deep_merge(base: Mapping[str, Any], over: Mapping[str, Any]) -> dict[str, Any]:
+    """``base`` with ``over``'s leaves replacing its own, nested mappings merged key by key."""
+    out = dict(base)
+    for key, value in over.items():
+        if isinstance(value, Mapping) and isinstance(out.get(key), Mapping):
+            out[key] = deep_merge(out[key], value)
+        else:
+            out[key] = value
+    return out
 
 
 def _benchmark_key(benchmark: str) -> str:
