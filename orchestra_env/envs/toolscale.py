@@ -10,6 +10,7 @@ from orchestra_env.domains.conversation import (
     Dialogue, ExpertsOnDemand, RespondTool, User, communicated, message_or_call,
 )
 from orchestra_env.domains.toolscale.db import Domain, EpisodeDB, load_domain
+from orchestra_env.domains.toolscale.folder import load_domain_folder, read_tasks
 from orchestra_env.domains.toolscale.generator import GoldReplayError, TaskGenerator, replay
 from orchestra_env.domains.toolscale.tools import derive_tools
 from orchestra_env.domains.toolscale.user import ScriptedUser, llm_user
@@ -128,6 +129,9 @@ class ToolScaleEnv(OrchestraEnv):
     backend in ``experts``) or a function ``task -> User``; ``experts`` (expert-pool config or
     an :class:`Expert`, for ``call_expert`` and the LLM user); ``tasks``
     (your own task list, e.g. from :func:`~orchestra_env.domains.toolscale.official.load_official`);
+    ``domain_path`` (a domain folder, e.g. written by
+    :func:`~orchestra_env.domains.toolscale.synthesis.synthesize`: its db.json, policy.md,
+    schema.json and, unless ``tasks`` is given, tasks.json replace ``domain``);
     plus :class:`OrchestraEnv`'s arguments.
 
     ## Version History
@@ -148,6 +152,7 @@ class ToolScaleEnv(OrchestraEnv):
         user_model: str | None = None,
         experts: "Mapping[str, Any] | Expert | None" = None,
         tasks: Sequence[Task] | None = None,
+        domain_path: str | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -159,7 +164,9 @@ class ToolScaleEnv(OrchestraEnv):
             raise ValueError(f"user must be 'scripted', 'llm' or a function task -> User, not {user!r}")
         if user == "llm" and not user_model:
             raise ValueError("user='llm' needs user_model=<a model name served by the experts backend>")
-        self.domain: Domain = load_domain(domain)
+        self.domain: Domain = load_domain(domain) if domain_path is None else load_domain_folder(domain_path)
+        if domain_path is not None and tasks is None:
+            tasks = read_tasks(domain_path)  # a folder's own tasks (synthesized ones carry gold calls)
         self.split, self.seed, self.test_fraction = split, int(seed), float(test_fraction)
         self.user, self.user_model = user, user_model
         self._experts = ExpertsOnDemand(experts)
@@ -223,12 +230,13 @@ class ToolScaleEnv(OrchestraEnv):
         """The database after the task's gold calls (replayed on a fresh copy)."""
         db = self.domain.new_db()
         try:
-            replay(derive_tools_cached(self.domain.name), db, task.metadata["actions"])
+            replay(tools_of(self.domain), db, task.metadata["actions"])
         except GoldReplayError as exc:
             raise RuntimeError(f"task {task.task_id}: its gold calls no longer replay ({exc})") from exc
         return db
 
 
 @lru_cache(maxsize=None)
-def derive_tools_cached(domain: str) -> dict[str, Any]:
-    return derive_tools(load_domain(domain).schema)
+def tools_of(domain: Domain) -> dict[str, Any]:
+    """The derived tools of a domain (shipped or loaded from a folder), built once."""
+    return derive_tools(domain.schema)
