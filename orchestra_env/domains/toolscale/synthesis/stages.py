@@ -118,7 +118,9 @@ def extract_json(text: str) -> Any:
 
 
 def pydantic_problems(exc: pydantic.ValidationError, limit: int = 8) -> str:
-    lines = [f"{'.'.join(map(str, e['loc'])) or '(root)'}: {e['msg']}" for e in exc.errors()[:limit]]
+    lines = [f"{'.'.join(map(str, e['loc'])) or '(root)'}: {e['msg']}"
+             + (f" (got {e['input']!r:.60})" if e["type"] != "missing" and not isinstance(e["input"], dict) else "")
+             for e in exc.errors()[:limit]]
     more = len(exc.errors()) - limit
     return "; ".join(lines) + (f"; and {more} more" if more > 0 else "")
 
