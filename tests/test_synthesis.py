@@ -157,3 +157,16 @@ def test_same_answers_give_the_same_domain(happy, tmp_path):
 def test_domain_path_without_a_domain_fails_at_make_naming_the_fix(tmp_path):
     with pytest.raises(FileNotFoundError, match="db.json, policy.md"):
         gym.make("Orchestra/ToolScale-v0", domain_path=str(tmp_path))
+
+
+def test_command_writes_one_folder_per_subject(tmp_path):
+    from orchestra_env.domains.toolscale.synthesis.command import main
+
+    with FaultServer(_script(HAPPY)) as server:
+        code = main(["--subject", "movie ticket booking", "--model", "scripted-llm", "--base-url", server.base_url,
+                     "--api-key-env", "NO_SUCH_KEY_VAR", "--out", str(tmp_path), "--deadline-s", "30"])
+    assert code == 0
+    tasks = json.loads((tmp_path / "movie_ticket_booking" / "tasks.json").read_text())["tasks"]
+    assert len(tasks) == 5
+    with pytest.raises(SystemExit):
+        main(["--subject", "x", "--model", "m", "--out", str(tmp_path)])  # no backend: fails early
