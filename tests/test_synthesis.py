@@ -170,3 +170,25 @@ def test_command_writes_one_folder_per_subject(tmp_path):
     assert len(tasks) == 5
     with pytest.raises(SystemExit):
         main(["--subject", "x", "--model", "m", "--out", str(tmp_path)])  # no backend: fails early
+
+
+def test_simulated_pool_is_refused_with_the_fix(tmp_path):
+    from orchestra_env.experts import ExpertPool
+
+    with pytest.raises(ValueError, match="simulated pool"):
+        synthesize("movie ticket booking", ExpertPool.from_config(None), "gpt-5", tmp_path)
+
+
+def test_declared_types_and_enums_win_over_what_few_records_suggest():
+    from orchestra_env.domains.toolscale.folder import domain_from_data
+    from orchestra_env.domains.toolscale.schema import infer_schema
+
+    rows = {f"S{i}": {"show_id": f"S{i}", "theater": ["Grand", "Riverside"][i % 2], "price": 8 + i}
+            for i in range(6)}
+    model = {"tables": {"shows": {"fields": [{"name": "show_id", "type": "string"},
+                                              {"name": "theater", "type": "string"},
+                                              {"name": "price", "type": "number"}]}}}
+    inferred = infer_schema("x", {"shows": rows}).collections["shows"].fields
+    assert inferred["theater"].enum == ("Grand", "Riverside") and inferred["price"].types == ("integer",)
+    fields = domain_from_data("x", {"shows": rows}, "", model).schema.collections["shows"].fields
+    assert fields["theater"].enum is None and fields["price"].types == ("number",)

@@ -13,12 +13,13 @@ inference as the shipped domains' :mod:`.overrides` are, so values no record use
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, Iterable, Mapping
 
 from orchestra_env.domains.toolscale.db import Domain
-from orchestra_env.domains.toolscale.schema import infer_schema
+from orchestra_env.domains.toolscale.schema import DomainSchema, infer_schema
 from orchestra_env.tasks import Task
 
 REQUIRED_FILES = ("db.json", "policy.md")
@@ -36,9 +37,38 @@ def data_model_enums(data_model: Mapping[str, Any]) -> dict[str, tuple[str, ...]
 
 def domain_from_data(name: str, tables: Mapping[str, Any], policy: str,
                      data_model: Mapping[str, Any] | None = None) -> Domain:
-    """A :class:`Domain` from in-memory parts (the same path a folder is loaded by)."""
+    """A :class:`Domain` from in-memory parts (the same path a folder is loaded by).
+
+    Keys and references are inferred from the data as for the shipped domains; where a data
+    model is given, its declared types, enums and nullability win over what a few records
+    suggest (prices written as ``9`` stay numbers, a free-text field repeated by chance does
+    not become an enum).
+    """
     schema = infer_schema(name, tables, data_model_enums(data_model or {}))
+    if data_model:
+        schema = _declared(schema, data_model)
     return Domain(name, dict(tables), schema, policy)
+
+
+JSON_TYPES = {"string": ("string",), "integer": ("integer",), "number": ("number",), "boolean": ("boolean",)}
+
+
+def _declared(schema: DomainSchema, data_model: Mapping[str, Any]) -> DomainSchema:
+    collections = dict(schema.collections)
+    for table, spec in (data_model.get("tables") or {}).items():
+        c = collections.get(table)
+        if c is None:
+            continue
+        declared = {f["name"]: f for f in spec.get("fields", [])}
+        fields = {}
+        for path, f in c.fields.items():
+            d = declared.get(path)
+            if d is not None and d.get("type") in JSON_TYPES:
+                enum = tuple(sorted(str(v) for v in d["enum"])) if d.get("enum") and not f.ref else None
+                f = replace(f, types=JSON_TYPES[d["type"]], enum=enum, nullable=bool(d.get("nullable")))
+            fields[path] = f
+        collections[table] = replace(c, fields=fields)
+    return DomainSchema(schema.domain, collections)
 
 
 def load_domain_folder(path: str | Path) -> Domain:

@@ -105,6 +105,7 @@ def synthesize(subject: str, expert: Expert, model: str, out_dir: str | Path, *,
         raise ValueError("subject is empty: name a domain, e.g. 'movie ticket booking'")
     if n_tasks < 1 or min_records < 2:
         raise ValueError(f"need n_tasks >= 1 and min_records >= 2, got {n_tasks} and {min_records}")
+    _check_backend(expert, model)
     folder = Path(out_dir)
     runner = StageRunner(expert, model, seed=seed, temperature=temperature, max_tokens=max_tokens)
     report = SynthesisReport(subject, model, seed, folder, stages=runner.records)
@@ -145,6 +146,19 @@ def synthesize(subject: str, expert: Expert, model: str, out_dir: str | Path, *,
         report.rejected = {"stage": "filter", "reason": "no task survived the execution filter"}
         return _finish(report, None)
     return _finish(report, (domain, data_model_record(schema, dm), runner, expert, temperature))
+
+
+def _check_backend(expert: Expert, model: str) -> None:
+    """Fail at once, with the fix, when the model would be answered by the simulated pool
+    (it plays back calibrated answers to benchmark tasks; it cannot write JSON)."""
+    from orchestra_env.experts.pool import ExpertPool
+    from orchestra_env.experts.simulated import SimulatedExpert
+
+    backend = expert.backend_for(model) if isinstance(expert, ExpertPool) else expert
+    if isinstance(backend, SimulatedExpert):
+        raise ValueError(f"model {model!r} is served by the simulated pool, which cannot write stage outputs; "
+                         "pass an OpenAICompatExpert, a TransformersExpert or an ExpertPool that routes "
+                         f"{model!r} to one")
 
 
 def _evolve(runner: StageRunner, screen: ExecutionFilter, report: SynthesisReport, base: list[TaskOut],
