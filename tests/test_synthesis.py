@@ -9,6 +9,7 @@ from pathlib import Path
 
 import gymnasium as gym
 import pytest
+from gymnasium.utils.env_checker import check_env
 
 import orchestra_env  # noqa: F401 - registers the ids
 from fault_server import Fault, FaultServer
@@ -117,6 +118,9 @@ def test_synthesized_domain_loads_as_env_gold_scores_one_idle_zero(happy):
         assert reward == 1.0, (task.task_id, info["reward_breakdown"], info["db_diff"])
         reward, info = _episode(env, i, [], "Goodbye!")
         assert reward == 0.0, task.task_id
+        if task.metadata["writes"]:
+            assert info["reward_breakdown"]["db"] == 0.0 and info["db_diff"]
+    check_env(env.unwrapped, skip_render_check=True)
     env.close()
 
 

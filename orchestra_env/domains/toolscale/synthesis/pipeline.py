@@ -130,7 +130,7 @@ def synthesize(subject: str, expert: Expert, model: str, out_dir: str | Path, *,
                              subject=subject, n_tasks=n_tasks, **context)
     except StageRejected as exc:
         report.rejected = {"stage": exc.stage, "reason": exc.reason}
-        return _finish(report, None)
+        return _finish(report)
 
     screen = ExecutionFilter(domain, derive_tools(domain.schema))
     report.filter = screen.log
@@ -144,8 +144,11 @@ def synthesize(subject: str, expert: Expert, model: str, out_dir: str | Path, *,
         _evolve(runner, screen, report, base, domain.name, context)
     if not report.tasks:
         report.rejected = {"stage": "filter", "reason": "no task survived the execution filter"}
-        return _finish(report, None)
-    return _finish(report, (domain, data_model_record(schema, dm), runner, expert, temperature))
+        return _finish(report)
+    write_domain_folder(folder, domain=domain.name, tables=domain.tables, policy=domain.policy,
+                        data_model=data_model_record(schema, dm), tasks=report.tasks,
+                        extra={"provenance.json": _provenance(report, runner, expert, temperature)})
+    return _finish(report)
 
 
 def _check_backend(expert: Expert, model: str) -> None:
@@ -183,17 +186,17 @@ def _evolve(runner: StageRunner, screen: ExecutionFilter, report: SynthesisRepor
             report.tasks.append(record)
 
 
-def _finish(report: SynthesisReport, built: tuple | None) -> SynthesisReport:
+def _provenance(report: SynthesisReport, runner: StageRunner, expert: Expert, temperature: float) -> dict[str, Any]:
+    """Enough to tell two folders' origins apart: model, backend, seed, prompt and answer hashes."""
+    return {
+        "subject": report.subject, "model": report.model, "backend": repr(expert), "seed": report.seed,
+        "temperature": temperature, "orchestra_env": __version__, "prompts": prompt_hashes(),
+        "responses": {r.stage: hashlib.sha256(r.raw.encode("utf-8")).hexdigest() for r in runner.records},
+    }
+
+
+def _finish(report: SynthesisReport) -> SynthesisReport:
+    """``report.json`` is written whatever happened (the only file when the run failed)."""
     report.folder.mkdir(parents=True, exist_ok=True)
-    if built is not None:
-        domain, data_model, runner, expert, temperature = built
-        provenance = {
-            "subject": report.subject, "model": report.model, "backend": repr(expert), "seed": report.seed,
-            "temperature": temperature, "orchestra_env": __version__, "prompts": prompt_hashes(),
-            "responses": {r.stage: hashlib.sha256(r.raw.encode("utf-8")).hexdigest() for r in runner.records},
-        }
-        write_domain_folder(report.folder, domain=domain.name, tables=domain.tables, policy=domain.policy,
-                            data_model=data_model, tasks=report.tasks,
-                            extra={"provenance.json": provenance})
     write_json(report.folder / "report.json", report.as_dict())
     return report
