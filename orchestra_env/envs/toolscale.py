@@ -2,12 +2,13 @@
 databases, served with tools derived from each database's schema."""
 from __future__ import annotations
 
+from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any, Callable, Iterator, Literal, Mapping, Sequence, overload
 
 from orchestra_env.actions import ParseError, ToolCall
 from orchestra_env.domains.conversation import (
-    Dialogue, ExpertsOnDemand, RespondTool, User, communicated, message_or_call,
+    Conversation, ConversationWorld, Dialogue, ExpertsOnDemand, RespondTool, User, communicated, message_or_call,
 )
 from orchestra_env.domains.toolscale.db import Domain, EpisodeDB, load_domain
 from orchestra_env.domains.toolscale.folder import load_domain_folder, read_tasks
@@ -30,6 +31,14 @@ AGENT_INSTRUCTION = (
     "The policy names tools of its own system; here you have the generic tools listed "
     "instead (get_*/find_*/update_*/create_*/delete_*/cancel_*, calculate, call_expert)."
 )
+
+
+@dataclass
+class ToolScaleWorld(ConversationWorld):
+    """A ToolScale episode's world (``Episode.world``): the dialogue with the simulated user
+    and the episode's own copy-on-write database, which the derived tools read and write."""
+
+    db: EpisodeDB
 
 
 class GeneratedTasks(Sequence[Task]):
@@ -195,8 +204,9 @@ class ToolScaleEnv(OrchestraEnv):
         return f"{AGENT_INSTRUCTION}\n\n<policy>\n{self.domain.policy}\n</policy>"
 
     def _start(self, episode: Episode) -> str:
-        episode.state["db"] = self.domain.new_db()
-        dialogue = episode.state["dialogue"] = Dialogue(self._make_user(episode))
+        domain_tools = [name for name in self.tools if name in derive_tools_cached(self.domain.name)]
+        dialogue = Dialogue(self._make_user(episode), Conversation(episode.transcript, agent_tools=domain_tools))
+        episode.world = ToolScaleWorld(dialogue=dialogue, db=self.domain.new_db())
         return f"User: {dialogue.open().text}"
 
     def _make_user(self, episode: Episode) -> User:
@@ -212,8 +222,9 @@ class ToolScaleEnv(OrchestraEnv):
 
     def _evaluate(self, episode: Episode) -> dict[str, Any]:
         gold = self.gold_db(episode.task)
-        diff = episode.state["db"].diff(gold)
-        dialogue: Dialogue = episode.state["dialogue"]
+        world = episode.world_as(ToolScaleWorld)
+        diff = world.db.diff(gold)
+        dialogue = world.dialogue
         required = list(episode.task.metadata.get("required", []))
         told = all(communicated(required, dialogue.conversation.agent_messages()))
         correct = not diff and told
