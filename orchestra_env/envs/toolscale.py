@@ -204,7 +204,7 @@ class ToolScaleEnv(OrchestraEnv):
         return f"{AGENT_INSTRUCTION}\n\n<policy>\n{self.domain.policy}\n</policy>"
 
     def _start(self, episode: Episode) -> str:
-        domain_tools = [name for name in self.tools if name in derive_tools_cached(self.domain.name)]
+        domain_tools = [name for name in self.tools if name in tools_of(self.domain)]
         dialogue = Dialogue(self._make_user(episode), Conversation(episode.transcript, agent_tools=domain_tools))
         episode.world = ToolScaleWorld(dialogue=dialogue, db=self.domain.new_db())
         return f"User: {dialogue.open().text}"
