@@ -216,3 +216,70 @@ def test_judge_reads_the_project_judge_prompts():
         for prediction, expected in (("It is Jane Ballou.\n\nDone.", True), ("Harriet Lane", False)):
             request = ExpertRequest("gpt-5", ({"role": "user", "content": prompt.render(task, prediction)},), role="judge")
             assert prompt.parse(with_task(task, SIM.complete, request).text).correct is expected
+
+
+# ---------------------------------------------------------------------------- agentic advice
+PLAN = [{"tool": "get_user", "arguments": {"user_id": "u1"}}, {"tool": "get_order", "arguments": {"order_id": "o7"}},
+        {"tool": "cancel_order", "arguments": {"order_id": "o7", "reason": "no longer needed"}}]
+
+
+def agentic_task(i: int = 0) -> Task:
+    return Task(f"tau2-{i}", "tau2", "Help the user.", "hidden", metadata={"plan": PLAN})
+
+
+def test_advice_is_one_step_never_the_plan_and_follows_progress():
+    task = agentic_task()
+    request = ExpertRequest("gpt-5", ({"role": "user", "content": "So far:\n[get_user] {...}"},), role="expert")
+    texts = {with_task(task, SIM.complete, ExpertRequest("gpt-5", request.messages, role="expert", seed=s)).text
+             for s in range(60)}
+    for text in texts:
+        assert sum(f'"tool": "{step["tool"]}"' in text for step in PLAN) <= 1
+    right = 'Next step: {"tool": "get_order", "arguments": {"order_id": "o7"}}'
+    assert right in texts  # after get_user, the next step is get_order
+    none_bound = SIM.complete(request)
+    assert "Next step" not in none_bound.text  # no task bound: no plan to advise from
+
+
+def test_advice_degrades_with_the_model_skill():
+    def right_rate(model: str) -> float:
+        hits = 0
+        for s in range(300):
+            text = with_task(agentic_task(s), SIM.complete,
+                             ExpertRequest(model, ({"role": "user", "content": "So far: nothing"},), role="expert", seed=s)).text
+            hits += 'Next step: {"tool": "get_user", "arguments": {"user_id": "u1"}}' in text
+        return hits / 300
+
+    strong, weak = right_rate("gpt-5"), right_rate("Qwen2.5-Math-7B")
+    assert strong > weak + 0.3
+    assert abs(strong - CAL.skill("gpt-5", "tau2")) < 0.1
+
+
+def test_simulated_orchestrators_prefer_the_published_targets():
+    from orchestra_env.experts.simulated_orchestrator import choose_alias, orchestrator_card
+
+    aliases = ["answer-1", "answer-2", "answer-3", "answer-4"]  # gpt-5, gpt-5-mini, Llama-3.3-70B, Qwen3-32B
+    rng = np.random.default_rng(0)
+    for model, target, share in (("gpt-5", "answer-2", 0.523), ("Qwen3-8B", "answer-1", 0.73),
+                                 ("Claude-Opus-4.1", "answer-1", 0.569)):
+        card = orchestrator_card(CAL, model)
+        picks = [choose_alias(aliases, card, SIM.catalogue, rng) for _ in range(3000)]
+        assert abs(picks.count(target) / 3000 - share) < 0.03, model
+
+
+def test_simulated_orchestrator_emits_parseable_tool_calls_for_the_env():
+    import json
+
+    import gymnasium as gym
+
+    import orchestra_env  # noqa: F401
+    from orchestra_env.actions import ToolCall, parse_action
+
+    env = gym.make("Orchestra/FRAMES-v0", split="test")
+    obs, _ = env.reset(seed=0)
+    system = "Tools:\n" + obs["tools"]
+    messages = ({"role": "system", "content": system}, {"role": "user", "content": obs["task"]})
+    text = SIM.complete(ExpertRequest("gpt-5", messages, role="orchestrator", seed=1)).text
+    call = parse_action(text)
+    assert isinstance(call, ToolCall) and call.tool in env.unwrapped.tools
+    env.unwrapped.tools[call.tool].validate(call.arguments)  # arguments fit the tool's schema
+    assert json.loads(text)["tool"] == call.tool
