@@ -2,10 +2,14 @@
 
 Same env id and ``max_turns``, same tiny model, LoRA rank, group size, tasks per update and
 per-turn completion budget, env return as the reward, one optimiser step per update. Measured
-after one warm-up update: seconds per update and rollouts (episodes) per second, on one CPU
-thread (or the GPU if there is one). Each side runs in its own process.
+after one warm-up update: seconds per update, rollouts (episodes) and policy turns per second,
+on one CPU thread (or the GPU if there is one). Each side runs in its own process.
 
-    python -m benchmarks.trl_env_throughput --updates 3 --out results/trl_env_throughput
+The two loops end a rollout differently, so turns per rollout are reported: TRL ends it at the
+first message without a tool call; ours steps every message (a format error costs a turn) until
+the env ends the episode or ``max_turns``. Compare turns/s for the per-turn cost.
+
+    python -m benchmarks.trl_env_throughput --updates 2 --out results/trl_env_throughput
 """
 from __future__ import annotations
 
@@ -29,7 +33,7 @@ class ThroughputConfig:
     tasks: int = 2
     group: int = 4
     completion_tokens: int = 16
-    updates: int = 3
+    updates: int = 2
     lora_rank: int = 8
     seed: int = 0
     sides: list[str] = field(default_factory=lambda: ["ours", "trl"])
@@ -116,6 +120,7 @@ def run(c: ThroughputConfig) -> list[dict]:
         if out.returncode:
             sys.exit(f"{side} failed:\n{out.stderr[-3000:]}")
         result = json.loads(out.stdout.strip().splitlines()[-1])
+        result["turns_per_s"] = result["rollouts_per_s"] * result["turns_per_rollout"]
         rows.append({"side": side, "env_id": c.env_id, "device": "cuda" if torch.cuda.is_available() else "cpu-1thread",
                      **result})
     return rows
@@ -145,7 +150,7 @@ def main(argv: list[str] | None = None) -> int:
     rows, _, paths = run_recorded("trl_env_throughput", c, run)
     for r in rows:
         print(f"{r['side']:5s} {r['s_per_update']:7.2f} s/update  {r['rollouts_per_s']:6.2f} rollouts/s  "
-              f"{r['turns_per_rollout']:.2f} turns/rollout")
+              f"{r['turns_per_rollout']:.2f} turns/rollout  {r['turns_per_s']:6.2f} turns/s")
     print("wrote", *paths)
     return 0
 
