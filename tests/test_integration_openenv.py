@@ -20,6 +20,7 @@ import pytest
 
 pytest.importorskip("openenv", reason="needs the openenv extra: pip install 'orchestra-env[openenv]'")
 from openenv.core.generic_client import GenericEnvClient  # noqa: E402
+from websockets.exceptions import ConnectionClosed  # noqa: E402
 
 import orchestra_env  # noqa: E402,F401
 
@@ -162,23 +163,41 @@ def test_schema_lists_tools_and_space_bounds(mock_server):
     assert spent["minItems"] == spent["maxItems"] == 3
 
 
-def test_session_limit(mock_server):
-    """Past --max-sessions, a new connection is refused with OpenEnv's CAPACITY_REACHED."""
-    proc, port = _start(MOCK, "--max-sessions", "1")
+def test_session_limit_and_idle_timeout():
+    """Past --max-sessions a new connection is refused with OpenEnv's CAPACITY_REACHED; once the
+    open session has idled past --idle-timeout it is reaped and its slot is free again."""
+    proc, port = _start(MOCK, "--max-sessions", "1", "--idle-timeout", "1")
     try:
+        async def refusal(client: GenericEnvClient) -> dict:
+            await client.connect()
+            # over capacity, the server sends its refusal as soon as the socket opens, then hangs up
+            message = await client._receive()
+            await client.disconnect()
+            return message
+
         async def run():
             a = _client(port)
             async with a:
                 await a.reset(seed=0)
-                b = _client(port)
-                await b.connect()
-                # over capacity, the server sends its refusal as soon as the socket opens, then hangs up
-                refusal = await b._receive()
-                await b.disconnect()
-                assert refusal["type"] == "error" and refusal["data"]["code"] == "CAPACITY_REACHED", refusal
-                r = await a.step({"tool": "get_users", "arguments": {}})  # the first session is unharmed
+                r = await a.step({"tool": "get_users", "arguments": {}})
                 assert "user_1" in r.observation["output"]
-        asyncio.run(asyncio.wait_for(run(), timeout=60))
+                message = await refusal(_client(port))
+                assert message["type"] == "error" and message["data"]["code"] == "CAPACITY_REACHED", message
+                # a idles; the reaper (every 5 s at most) frees its slot: a bounded wait for b to get in
+                deadline = time.monotonic() + 30
+                while time.monotonic() < deadline:
+                    await asyncio.sleep(2)
+                    b = _client(port)
+                    try:
+                        async with b:
+                            first = await b.reset(seed=1)
+                        return first
+                    except (RuntimeError, ConnectionError, OSError, ConnectionClosed):
+                        continue
+                raise AssertionError("the idle session was never reaped")
+
+        first = asyncio.run(asyncio.wait_for(run(), timeout=90))
+        assert first.observation["output"]
     finally:
         proc.terminate()
         proc.wait(timeout=20)
