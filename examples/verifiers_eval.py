@@ -19,11 +19,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--api-key-var", default="OPENAI_API_KEY")
     parser.add_argument("--n", type=int, default=5)
     parser.add_argument("--max-turns", type=int, default=10)
+    parser.add_argument("--text", action="store_true",
+                        help="parse the model's text replies instead of serving the tools over MCP")
     args = parser.parse_args(argv)
 
     from verifiers.v1.cli.eval.runner import run_eval
 
-    from orchestra_env.integrations.verifiers_env import eval_config
+    if args.text:
+        from orchestra_env.integrations.verifiers_env import eval_config
+    else:
+        from orchestra_env.integrations.verifiers_tools import eval_config
 
     config = eval_config(args.env_id, model=args.model, base_url=args.base_url, api_key_var=args.api_key_var,
                          n=args.n, make_kwargs={"max_turns": args.max_turns})
