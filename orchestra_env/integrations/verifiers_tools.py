@@ -12,8 +12,9 @@ process and parses the agent's text. Here the agent's harness calls the env's to
   with it: ``orchestra_reward`` is the env's return. An episode the agent left without ending
   it scores what it earned so far (format penalties), as failed.
 
-The env runs with no simulated user in the loop beyond what the env itself has (tau2's user
-answers the ``respond`` tool), so every domain works the same way.
+In conversational domains (tau2) the simulated user answers the ``respond`` tool, so every
+domain works the same way. The tool server is ``python -m`` this module in verifiers' runtime:
+orchestra-env must be importable there (installed, or on ``PYTHONPATH``).
 """
 from __future__ import annotations
 
