@@ -12,17 +12,18 @@ Read top to bottom: the hyper-parameters (:class:`GRPOConfig`, one docstring eac
 4. ``epochs`` passes of the clipped ratio, range [1 - 0.2, 1 + 0.28], on the policy's own
    tokens (tool outputs masked), plus ``kl_coef`` x KL to the base model.
 
-:meth:`~GRPO.train` is the loop around it: update, log, checkpoint.
+:meth:`~GRPO.train` repeats it, with logging and checkpoints (:func:`agents.run.train_loop`).
 
 Imported, all functions or data: rollout collection (:func:`agents.rollout.collect`), the
 reward and advantage formulas (:mod:`agents.rewards`), the losses and the clipped-ratio step
 shared with PPO and the router (:mod:`agents.losses`), and run plumbing that is no part of the
-algorithm (:mod:`agents.run`: env copies, task draw, checkpoint files; :mod:`agents.metrics`).
+algorithm (:mod:`agents.run`: the outer loop, env copies, task draw, checkpoint files;
+:mod:`agents.metrics`).
 """
 from __future__ import annotations
 
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
 
@@ -30,11 +31,12 @@ import gymnasium as gym
 import numpy as np
 
 from agents.losses import Minibatch, TokenBatch, clipped_ratio_update
-from agents.metrics import MetricsLogger, rollout_metrics
+from agents.metrics import rollout_metrics
 from agents.policy import LLMPolicy
 from agents.rewards import group_advantages, preference_rewards
 from agents.rollout import RolloutStats, Trajectory, collect
-from agents.run import RunConfig, load_checkpoint, make_envs, minibatches, save_checkpoint, task_resets
+from agents.run import (RunConfig, load_checkpoint, make_envs, minibatches, save_checkpoint, task_resets,
+                        train_loop)
 
 REWARDS = ("preference", "env")
 
@@ -158,24 +160,9 @@ class GRPO:
         return metrics
 
     def train(self) -> list[dict[str, float]]:
-        """Update until ``config.updates``; log each update; checkpoint on schedule and at the end."""
-        c = self.config
-        logger = MetricsLogger(c.log_dir, config=asdict(c), wandb_project=c.wandb_project, quiet=c.quiet)
-        history = []
-        try:
-            while self.step < c.updates:
-                t0 = time.perf_counter()
-                metrics = self.update()
-                metrics["speed/update_s"] = time.perf_counter() - t0
-                self.step += 1
-                logger.log(self.step, metrics)
-                history.append(metrics)
-                if c.checkpoint_every and self.step % c.checkpoint_every == 0:
-                    self.save_checkpoint()
-        finally:
-            logger.close()
-        self.save_checkpoint()
-        return history
+        """Update until ``config.updates``, logging each update, checkpointing on schedule and at
+        the end (the loop is :func:`agents.run.train_loop`, shared with the other algorithm)."""
+        return train_loop(self)
 
     def save_checkpoint(self) -> Path:
         """Adapter, optimiser, update count and RNGs under ``<log_dir>/checkpoints`` (see :mod:`agents.run`)."""

@@ -2,17 +2,19 @@
 
 :mod:`agents.grpo` and :mod:`agents.ppo` each read top to bottom in one file (CleanRL's shape);
 they import from here only the parts that are not the algorithm: the run's settings
-(:class:`RunConfig`: which env, how long, where logs and checkpoints go), env copies, the task
-draw for an update, minibatch indices, and the checkpoint files. A checkpoint holds the adapter
+(:class:`RunConfig`: which env, how long, where logs and checkpoints go), the outer loop that
+repeats an algorithm's update with logging and checkpoints (:func:`train_loop`), env copies,
+the task draw for an update, minibatch indices, and the checkpoint files. A checkpoint holds the adapter
 (or full weights), the value head, the optimiser state, the update count and the RNG states, so
 ``resume=True`` continues a run where it stopped.
 """
 from __future__ import annotations
 
 import json
+import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Sequence
+from typing import TYPE_CHECKING, Any, Protocol, Sequence
 
 import gymnasium as gym
 import numpy as np
@@ -47,6 +49,42 @@ class RunConfig:
     """Also log to this wandb project (needs ``wandb``)."""
     quiet: bool = False
     """No stdout line per update."""
+
+
+class Algorithm(Protocol):
+    """What :func:`train_loop` drives: GRPO and PPO (anything with these four members)."""
+
+    config: RunConfig
+    step: int
+
+    def update(self) -> dict[str, float]: ...
+
+    def save_checkpoint(self) -> Path: ...
+
+
+def train_loop(algo: Algorithm) -> list[dict[str, float]]:
+    """``algo.update()`` until ``config.updates`` (counting ``algo.step``); log each update to
+    TensorBoard (and wandb); checkpoint every ``checkpoint_every`` updates and at the end.
+    Returns each update's metrics."""
+    from agents.metrics import MetricsLogger
+
+    c = algo.config
+    logger = MetricsLogger(c.log_dir, config=asdict(c), wandb_project=c.wandb_project, quiet=c.quiet)
+    history = []
+    try:
+        while algo.step < c.updates:
+            t0 = time.perf_counter()
+            metrics = algo.update()
+            metrics["speed/update_s"] = time.perf_counter() - t0
+            algo.step += 1
+            logger.log(algo.step, metrics)
+            history.append(metrics)
+            if c.checkpoint_every and algo.step % c.checkpoint_every == 0:
+                algo.save_checkpoint()
+    finally:
+        logger.close()
+    algo.save_checkpoint()
+    return history
 
 
 def make_envs(config: RunConfig, n: int, envs: Sequence[gym.Env] | None = None) -> list[gym.Env]:
