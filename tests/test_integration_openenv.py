@@ -212,3 +212,13 @@ def test_listens_on_loopback_only(mock_server):
     for line in lines:
         local = line.split()[3]
         assert local == f"127.0.0.1:{port}", line
+
+
+def test_integrations_do_not_import_agents():
+    """orchestra_env never imports agents (the layering rule), integrations included."""
+    code = ("import sys, orchestra_env.integrations.openenv_server, orchestra_env.integrations.verifiers_tools; "
+            "bad = sorted(m for m in sys.modules if m == 'agents' or m.startswith(('agents.', 'benchmarks'))); "
+            "assert not bad, bad")
+    env = {**os.environ, "PYTHONPATH": str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", "")}
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, env=env)
+    assert out.returncode == 0, out.stderr[-2000:]
