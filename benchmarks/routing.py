@@ -1,94 +1,261 @@
-"""Routing on FRAMES-v0: SB3 PPO vs our MiniLM routers (GRPO) at equal env steps, vs the oracle.
+"""Routing on FRAMES-v0: the Bayes limit, the lookahead oracle, fixed baselines and trained routers.
 
-The learners (SB3 PPO; the frozen-MiniLM router; the MiniLM+LoRA router, which also fine-tunes
-MiniLM on the task text) see the same RoutingView (Discrete tool x model actions, MiniLM observation) of
-FRAMES-v0 (train split, simulated pool) with the ``cost-first`` CostLatencyPenalty reward, and
-are scored on held-out test-split tasks, greedily. The oracle router (cheapest model that would
-be right, looked up in the simulator) is the ceiling; random / cheapest / strongest frame it.
+Every policy acts on FRAMES-v0 (simulated pool, ``max_turns`` turns) under a
+``CostLatencyPenalty`` preset and is scored on the *test* split, on the same seeded task order
+(paired). Rows:
 
-    python benchmarks/routing.py --steps 3000 --eval-tasks 100  [--learners sb3_ppo,minilm_lora_router]
+* ``bayes``: :mod:`agents.bayes_router`, fitted on train-split tasks (fresh draws); the limit a
+  policy that does not see the draw can reach in expectation (up to its Monte Carlo estimates).
+* ``oracle``: the lookahead router; it sees the draw, so it is not a limit any policy can reach.
+* ``random`` / ``cheapest`` / ``strongest`` / ``heuristic`` / ``thorough``: fixed baselines.
+* learners, trained on the train split at equal env steps, one row per seed:
+  ``minilm_router`` (frozen MiniLM features, our GRPO with group-relative advantages),
+  ``minilm_lora_router`` (MiniLM + LoRA, same GRPO) and ``sb3_ppo`` (SB3 PPO on ``RoutingView``).
+
+Optionally (``--table1``) the reproduced Table 1's ``all_tools`` prompted orchestrators on
+FRAMES are run (benchmarks/reproduce_table1.run_cell, whole test split) so that each trained
+router's (accuracy, $) point can be set against them, and the Bayes router's accuracy and cost
+ratio against the published Orchestrator-8B row.
+
+    python -m benchmarks.routing --out results/routing
 """
 from __future__ import annotations
 
-import argparse
 import os
 import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Mapping, Sequence
+
+import numpy as np
+
+from benchmarks.common import BenchConfig, parse_config, progress, run_recorded
+from benchmarks.stats import bootstrap_mean, wilson
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
+PRESETS = ("accuracy-first", "cost-first", "speed-first", "toolorchestra")
+FIXED = ("random", "cheapest", "strongest", "heuristic", "thorough")
+LEARNERS = ("minilm_router", "minilm_lora_router", "sb3_ppo")
+TABLE1_MODELS = ("Qwen3-8B", "Llama-Nemotron-49B", "Llama-3.3-70B", "Qwen3-235B-A22B", "Claude-Opus-4.1", "GPT-5")
 
-def make_view(split: str, max_turns: int):
+
+@dataclass
+class RoutingConfig(BenchConfig):
+    n: int = 100  # test tasks per policy
+    max_turns: int = 4
+    presets: list[str] = field(default_factory=lambda: list(PRESETS))
+    learners: list[str] = field(default_factory=lambda: list(LEARNERS))
+    learner_presets: list[str] = field(default_factory=lambda: ["cost-first"])
+    seeds: list[int] = field(default_factory=lambda: [0, 1, 2])
+    steps: int = 1000  # env steps per learner run
+    fit_tasks: int = 40  # train tasks for the Bayes router's Monte Carlo evidence estimates
+    fit_cost_tasks: int = 5
+    table1: bool = False
+    out: str = "results/routing"
+
+
+def text_env(split: str, preset: str, max_turns: int) -> Any:
     import gymnasium as gym
+
     import orchestra_env  # noqa: F401
     from orchestra_env.wrappers import CostLatencyPenalty
 
+    return CostLatencyPenalty.preset(gym.make("Orchestra/FRAMES-v0", split=split, max_turns=max_turns), preset)
+
+
+def make_view(split: str, preset: str, max_turns: int) -> Any:
     from agents.routing_view import RoutingView
 
-    text_env = CostLatencyPenalty.preset(gym.make("Orchestra/FRAMES-v0", split=split, max_turns=max_turns), "cost-first")
-    return RoutingView(text_env)
+    return RoutingView(text_env(split, preset, max_turns))
 
 
-def sb3_ppo(args: argparse.Namespace, test_view):
-    from stable_baselines3 import PPO
+def view_episodes(view: Any, act: Callable[[np.ndarray], int], n: int, seed: int) -> dict[str, list[float]]:
+    """Per-episode reward/correct/$/s of ``act`` on the view, on evaluate()'s task order."""
+    order = np.random.default_rng(seed).permutation(len(view.unwrapped.tasks))
+    out: dict[str, list[float]] = {"reward": [], "correct": [], "cost_usd": [], "latency_s": []}
+    for i in range(n):
+        obs, _ = view.reset(seed=seed + i, options={"task_index": int(order[i % len(order)])})
+        total, done, info = 0.0, False, {}
+        while not done:
+            obs, r, terminated, truncated, info = view.step(act(obs))
+            total += float(r)
+            done = terminated or truncated
+        out["reward"].append(total)
+        out["correct"].append(float(info["correct"]))
+        out["cost_usd"].append(float(info["total_cost_usd"]))
+        out["latency_s"].append(float(info["total_latency_s"]))
+    return out
 
+
+def train_learner(name: str, preset: str, config: RoutingConfig, seed: int, test_view: Any) -> tuple[Callable, int]:
+    """Train one learner at ``config.steps`` env steps; return its greedy policy and steps taken."""
     from agents.routing_view import routing_policy
 
-    model = PPO("MlpPolicy", make_view("train", args.max_turns), n_steps=256, batch_size=64, seed=args.seed, verbose=0)
-    model.learn(total_timesteps=args.steps)
-    return routing_policy(model), model.num_timesteps
+    if name == "sb3_ppo":
+        from stable_baselines3 import PPO
+
+        model = PPO("MlpPolicy", make_view("train", preset, config.max_turns), n_steps=256, batch_size=64,
+                    seed=seed, verbose=0)
+        model.learn(total_timesteps=config.steps)
+        return routing_policy(model), int(model.num_timesteps)
+    from agents.routers import RouterConfig, train_router
+
+    encoder = {"minilm_router": "frozen", "minilm_lora_router": "lora"}[name]
+    rc = RouterConfig(seed=seed, updates=10**9, max_env_steps=config.steps, encoder=encoder)
+    envs = [make_view("train", preset, config.max_turns) for _ in range(rc.group_size)]
+    router, history = train_router(envs, rc)
+    for env in envs:
+        env.close()
+    return routing_policy(router, view=test_view), int(history[-1]["env_steps"])
 
 
-def grpo_router(encoder: str):
-    """Our GRPO router with the frozen MiniLM features or the MiniLM+LoRA encoder."""
-    def learn(args: argparse.Namespace, test_view):
-        from agents.routers import RouterConfig, train_router
-        from agents.routing_view import routing_policy
-
-        config = RouterConfig(seed=args.seed, updates=10**9, max_env_steps=args.steps, encoder=encoder)
-        envs = [make_view("train", args.max_turns) for _ in range(config.group_size)]
-        router, history = train_router(envs, config)
-        return routing_policy(router, view=test_view), int(history[-1]["env_steps"])
-    return learn
+def summarise(policy: str, preset: str, ep: Mapping[str, Sequence[float]], **extra: Any) -> dict[str, Any]:
+    reward, acc = bootstrap_mean(ep["reward"]), wilson(sum(ep["correct"]), len(ep["correct"]))
+    cost, lat = bootstrap_mean(ep["cost_usd"]), bootstrap_mean(ep["latency_s"])
+    return {"preset": preset, "policy": policy, "n": len(ep["reward"]),
+            "reward": reward.value, "reward_lo": reward.low, "reward_hi": reward.high,
+            "accuracy": 100 * acc.value, "acc_lo": 100 * acc.low, "acc_hi": 100 * acc.high,
+            "cost_usd": cost.value, "cost_lo": cost.low, "cost_hi": cost.high,
+            "latency_s": lat.value, "latency_lo": lat.low, "latency_hi": lat.high, **extra}
 
 
-LEARNERS = {"sb3_ppo": sb3_ppo, "minilm_router": grpo_router("frozen"), "minilm_lora_router": grpo_router("lora")}
-
-
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--steps", type=int, default=3000, help="env steps for each learner")
-    parser.add_argument("--eval-tasks", type=int, default=100)
-    parser.add_argument("--max-turns", type=int, default=4)
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--learners", default=",".join(LEARNERS), help="comma-separated subset of " + ",".join(LEARNERS))
-    args = parser.parse_args()
-
+def run(config: RoutingConfig) -> list[dict[str, Any]]:
     import torch
 
     from agents.baselines import evaluate
-    from agents.routing_view import mean_return
+    from agents.bayes_router import BayesRouter, fit_world
 
     torch.set_num_threads(1)  # MiniLM on 2 busy cores is ~20x slower with thread contention
-    test_view = make_view("test", args.max_turns)
-    scores: dict[str, float] = {}
-    for name in ("oracle", "random", "cheapest", "strongest", "heuristic"):
-        scores[name] = evaluate(name, test_view.env, n_tasks=args.eval_tasks, seed=args.seed)["mean_reward"]
+    fit_env = text_env("train", "cost-first", config.max_turns)
+    world = fit_world(fit_env, config.fit_tasks, seed=10_000, n_cost_tasks=config.fit_cost_tasks)
+    fit_env.close()
+    rows: list[dict[str, Any]] = []
+    for preset in progress(config.presets, "presets", config.progress):
+        env = text_env("test", preset, config.max_turns)
+        router = BayesRouter(world)
+        predicted: list[float] = []
+        begin = router.begin
 
-    times: dict[str, str] = {}
-    for name in args.learners.split(","):
-        t0 = time.perf_counter()
-        policy, steps = LEARNERS[name](args, test_view)
-        times[name] = f"{time.perf_counter() - t0:.0f}s ({steps} env steps)"
-        scores[name] = mean_return(test_view, policy, args.eval_tasks, args.seed)
+        def record_begin(e: Any, obs: Any, info: Any, _begin: Any = begin) -> None:
+            _begin(e, obs, info)
+            predicted.append(router.predicted_value)
 
-    floor, ceiling = scores["random"], scores["oracle"]
-    print(f"FRAMES-v0 routing view, cost-first reward, {args.eval_tasks} test tasks, "
-          f"{args.steps} training env steps per learner")
-    print(f"{'policy':19s} {'mean reward':>12s} {'/ oracle':>9s} {'gap closed':>11s}")
-    for name, value in scores.items():
-        closed = (value - floor) / (ceiling - floor) if ceiling != floor else float("nan")
-        print(f"{name:19s} {value:12.3f} {value / ceiling:9.2f} {closed:11.2f}")
-    print("train time:", ", ".join(f"{name} {t}" for name, t in times.items()))
+        router.begin = record_begin  # type: ignore[method-assign]
+        res = evaluate(router, env, n_tasks=config.n, seed=config.seed)
+        rows.append(summarise("bayes", preset, res["episodes"], predicted_reward=float(np.mean(predicted)),
+                              model_use=res["model_use"]))
+        for name in ("oracle", *FIXED):
+            res = evaluate(name, env, n_tasks=config.n, seed=config.seed)
+            rows.append(summarise(name, preset, res["episodes"], model_use=res["model_use"]))
+        env.close()
+        if preset not in config.learner_presets:
+            continue
+        test_view = make_view("test", preset, config.max_turns)
+        for name in config.learners:
+            for seed in config.seeds:
+                t0 = time.perf_counter()
+                act, steps = train_learner(name, preset, config, seed, test_view)
+                train_s = time.perf_counter() - t0
+                ep = view_episodes(test_view, act, config.n, config.seed)
+                rows.append(summarise(name, preset, ep, seed=seed, env_steps=steps, train_s=round(train_s, 1)))
+        test_view.close()
+    if config.table1:
+        rows += table1_rows(config, world)
+    return rows
+
+
+def table1_rows(config: RoutingConfig, world: Any) -> list[dict[str, Any]]:
+    """FRAMES ``all_tools`` prompted orchestrators (whole test split) and GPT-5 ``basic_tools``
+    (the cost reference of Table 1's ratios), plus the Bayes router on the whole test split
+    under ``accuracy-first`` (the setting closest to Table 1's accuracy column)."""
+    from agents.baselines import evaluate
+    from agents.bayes_router import BayesRouter
+    from benchmarks.reproduce_table1 import ReproduceConfig, run_cell
+
+    rc = ReproduceConfig(seed=config.seed, experts=config.experts)
+    rows = []
+    for setting, model in [("basic_tools", "GPT-5")] + [("all_tools", m) for m in TABLE1_MODELS]:
+        ep = run_cell("frames", setting, model, rc, "")
+        ep = {**ep, "reward": ep["correct"]}
+        rows.append(summarise(f"table1:{setting}:{model}", "table1", ep))
+    for preset in ("accuracy-first", "cost-first"):
+        env = text_env("test", preset, config.max_turns)
+        res = evaluate(BayesRouter(world), env, n_tasks=len(env.unwrapped.tasks), seed=config.seed)
+        env.close()
+        rows.append(summarise(f"table1:bayes:{preset}", "table1", res["episodes"]))
+    return rows
+
+
+# ------------------------------------------------------------------------------------ report
+def _ci(r: Mapping[str, Any], key: str, lo: str, hi: str, fmt: str) -> str:
+    return f"{r[key]:{fmt}} [{r[lo]:{fmt}}, {r[hi]:{fmt}}]"
+
+
+def markdown(rows: Sequence[Mapping[str, Any]], steps: int) -> str:
+    lines: list[str] = []
+    presets = [p for p in dict.fromkeys(r["preset"] for r in rows) if p != "table1"]
+    for preset in presets:
+        here = [r for r in rows if r["preset"] == preset]
+        bayes = next(r for r in here if r["policy"] == "bayes")
+        lines += [f"### {preset}", "",
+                  f"Bayes router's planned (expected) reward {bayes['predicted_reward']:.3f}; realised below.", "",
+                  "| policy | n | mean reward [95% CI] | / bayes | accuracy % [95% CI] | $ per task | s per task |",
+                  "|---|---:|---:|---:|---:|---:|---:|"]
+        singles = [r for r in here if "seed" not in r]
+        for r in singles:
+            lines.append(f"| {r['policy']} | {r['n']} | {_ci(r, 'reward', 'reward_lo', 'reward_hi', '.3f')} | "
+                         f"{r['reward'] / bayes['reward']:.2f} | {_ci(r, 'accuracy', 'acc_lo', 'acc_hi', '.1f')} | "
+                         f"{r['cost_usd']:.4f} | {r['latency_s']:.0f} |")
+        for name in dict.fromkeys(r["policy"] for r in here if "seed" in r):
+            runs = [r for r in here if r["policy"] == name]
+            rew = np.array([r["reward"] for r in runs])
+            acc = np.array([r["accuracy"] for r in runs])
+            lo, hi = min(r["reward_lo"] for r in runs), max(r["reward_hi"] for r in runs)
+            lines.append(f"| {name} ({len(runs)} seeds, {steps} steps) | {runs[0]['n']} | "
+                         f"{rew.mean():.3f} ± {rew.std(ddof=1) if len(runs) > 1 else 0:.3f} [{lo:.3f}, {hi:.3f}] | "
+                         f"{rew.mean() / bayes['reward']:.2f} | {acc.mean():.1f} ± {acc.std(ddof=1) if len(runs) > 1 else 0:.1f} | "
+                         f"{np.mean([r['cost_usd'] for r in runs]):.4f} | {np.mean([r['latency_s'] for r in runs]):.0f} |")
+        lines.append("")
+    t1 = [r for r in rows if r["preset"] == "table1"]
+    if t1:
+        lines += ["### FRAMES: Table 1's all_tools prompted orchestrators vs the Bayes router", "",
+                  "| row | n | accuracy % [95% CI] | $ per task [95% CI] | cost ratio to GPT-5 basic_tools |",
+                  "|---|---:|---:|---:|---:|"]
+        ref = next(r for r in t1 if r["policy"] == "table1:basic_tools:GPT-5")
+        for r in t1:
+            lines.append(f"| {r['policy'].removeprefix('table1:')} | {r['n']} | "
+                         f"{_ci(r, 'accuracy', 'acc_lo', 'acc_hi', '.1f')} | {_ci(r, 'cost_usd', 'cost_lo', 'cost_hi', '.4f')} | "
+                         f"{r['cost_usd'] / ref['cost_usd']:.2f} |")
+        lines += ["", "Published Orchestrator-8B (table1.csv): FRAMES 76.3%, cost 9.2 vs GPT-5 basic_tools 30.2 "
+                  "(ratio 0.30).", ""]
+    return "\n".join(lines) + "\n"
+
+
+def _flags(parser: Any) -> None:
+    d = RoutingConfig()
+    parser.add_argument("--max-turns", dest="max_turns", type=int, default=d.max_turns)
+    parser.add_argument("--presets", nargs="+", default=d.presets, choices=PRESETS)
+    parser.add_argument("--learners", nargs="*", default=d.learners, choices=LEARNERS)
+    parser.add_argument("--learner-presets", dest="learner_presets", nargs="*", default=d.learner_presets,
+                        choices=PRESETS)
+    parser.add_argument("--seeds", nargs="+", type=int, default=d.seeds, help="learner seeds")
+    parser.add_argument("--steps", type=int, default=d.steps, help="env steps per learner run")
+    parser.add_argument("--fit-tasks", dest="fit_tasks", type=int, default=d.fit_tasks)
+    parser.add_argument("--fit-cost-tasks", dest="fit_cost_tasks", type=int, default=d.fit_cost_tasks)
+    parser.add_argument("--table1", action="store_true", help="also run Table 1's all_tools rows on FRAMES")
+
+
+def main(argv: Sequence[str] | None = None, config: RoutingConfig | None = None) -> list[dict[str, Any]]:
+    config = config or parse_config(argv, RoutingConfig(), __doc__, _flags)
+    rows, record, paths = run_recorded("routing", config, run)
+    md = Path(config.out).with_suffix(".md")
+    md.write_text(f"Commit {record.git_commit}, seed {config.seed}, FRAMES-v0 test split, max_turns "
+                  f"{config.max_turns}; written by `python -m benchmarks.routing` ({record.duration_s:.0f} s).\n\n"
+                  + markdown(rows, config.steps))
+    print(md.read_text())
+    print(f"wrote {', '.join(map(str, paths))}, {md}")
+    return rows
 
 
 if __name__ == "__main__":
