@@ -19,7 +19,7 @@ import numpy as np
 
 from agents.embedding import EMBED_DIM
 from agents.losses import Minibatch, clipped_ratio_update
-from agents.rewards import group_advantages
+from agents.rewards import group_advantages, preference_rewards
 from agents.routing_view import RoutingView
 
 if TYPE_CHECKING:
@@ -27,6 +27,7 @@ if TYPE_CHECKING:
     from pathlib import Path
 
 ENCODERS = ("frozen", "lora")
+REWARDS = ("return", "preference")
 
 
 @dataclass
@@ -57,10 +58,18 @@ class RouterConfig:
     lora_targets: tuple[str, ...] = ("query", "value")  # BERT's self-attention linears
     lora_learning_rate: float = 1e-3
     max_seq_length: int = 64
+    # "return": each rollout's episode return (the env's shaped reward); "preference":
+    # ToolOrchestra's group-relative preference reward (agents.rewards.preference_rewards) over
+    # the group's end-of-episode features, weighted by ``preference_weights`` (default: the
+    # env's CostLatencyPenalty weights, see _penalty_as_preference)
+    reward: str = "return"
+    preference_weights: dict[str, float] | None = None
 
     def __post_init__(self) -> None:
         if self.encoder not in ENCODERS:
             raise ValueError(f"RouterConfig.encoder={self.encoder!r}: use one of {ENCODERS}")
+        if self.reward not in REWARDS:
+            raise ValueError(f"RouterConfig.reward={self.reward!r}: use one of {REWARDS}")
 
 
 class Router:
@@ -243,13 +252,14 @@ class _Group:
     observations: list[list[np.ndarray]]
     actions: list[list[int]]
     returns: list[float]
+    features: list[dict[str, float]]
 
 
 def _group_rollouts(router: Router, envs: Sequence[RoutingView], seed: int, task: int) -> _Group:
     """One episode per env, all on the same task and seed."""
     import torch
 
-    group, policy = _Group("", [], [], []), None
+    group, policy = _Group("", [], [], [], []), None
     for env in envs:
         obs, info = env.reset(seed=seed, options={"task_index": task})
         if policy is None:
@@ -261,12 +271,13 @@ def _group_rollouts(router: Router, envs: Sequence[RoutingView], seed: int, task
                 a = int(policy(torch.as_tensor(obs)[None]).sample())
             ep_obs.append(obs)
             ep_act.append(a)
-            obs, r, terminated, truncated, _ = env.step(a)
+            obs, r, terminated, truncated, info = env.step(a)
             total += float(r)
             done = terminated or truncated
         group.observations.append(ep_obs)
         group.actions.append(ep_act)
         group.returns.append(total)
+        group.features.append(dict(info.get("features", {})))
     return group
 
 
@@ -275,6 +286,22 @@ def _score(router: Router, inputs: tuple["torch.Tensor", "torch.Tensor", list[st
     obs, actions, tasks = inputs
     dist = router.distribution(obs, tasks)
     return {"logprobs": dist.log_prob(actions), "entropy": dist.entropy()}
+
+
+def _penalty_as_preference(env: Any) -> dict[str, float]:
+    """The env's CostLatencyPenalty weights as preference weights (correct 1 alone if none),
+    expressed at the default scales ($0.10, 60 s) so that presets with other scales compare."""
+    import gymnasium as gym
+
+    from orchestra_env.wrappers import CostLatencyPenalty
+
+    while isinstance(env, gym.Wrapper):
+        if isinstance(env, CostLatencyPenalty):
+            w = env.weights
+            return {"correct": w.alpha, "cost_usd": w.beta * 0.1 / w.cost_scale,
+                    "latency_s": w.gamma * 60.0 / w.latency_scale}
+        env = env.env
+    return {"correct": 1.0}
 
 
 def train_router(envs: Sequence[RoutingView], config: RouterConfig = RouterConfig(),
@@ -291,6 +318,7 @@ def train_router(envs: Sequence[RoutingView], config: RouterConfig = RouterConfi
     optimizer = torch.optim.Adam(router.param_groups(config))
     rng = np.random.default_rng(config.seed)
     n_tasks = len(envs[0].unwrapped.tasks)
+    weights = config.preference_weights or _penalty_as_preference(envs[0])
     history, steps = [], 0
     for _ in range(config.updates):
         if config.max_env_steps is not None and steps >= config.max_env_steps:
@@ -301,7 +329,10 @@ def train_router(envs: Sequence[RoutingView], config: RouterConfig = RouterConfi
             group = _group_rollouts(router, envs, seed, task)
             all_returns += group.returns
             steps += sum(len(a) for a in group.actions)
-            adv, keep = group_advantages(np.array(group.returns), config.min_group_std)
+            rewards = np.array(group.returns)
+            if config.reward == "preference":
+                rewards = preference_rewards(group.features, weights)
+            adv, keep = group_advantages(rewards, config.min_group_std)
             if not keep:
                 continue
             for ep_obs, ep_act, a in zip(group.observations, group.actions, adv):
