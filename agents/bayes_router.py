@@ -158,11 +158,14 @@ class BayesRouter(MenuPolicy):
         self.searched: tuple[str, ...] = ()
         self._skills: dict[str, float] = {}
         self.predicted_value = 0.0  # the DP's expected return at the episode's start
+        self.avoid: set[str] = set()  # tools/aliases the episode's preference forbids
 
     def begin(self, env: gym.Env, obs: Mapping[str, Any], info: Mapping[str, Any]) -> None:
         super().begin(env, obs, info)
         if self.fixed_weights is None:
             self.weights, _ = penalty_weights(env)
+        # the user's preference is part of the observation: aliases it forbids leave the plan
+        self.avoid = set(env.unwrapped.episode.preference.avoid)
         task = env.unwrapped.episode.task  # read for its benchmark and categories only
         cal = self.world.calibration
         self._skills = {alias: cal.skill(model, task.benchmark, task.categories)
@@ -230,6 +233,8 @@ class BayesRouter(MenuPolicy):
         boost = self.world.calibration.evidence_boost
         best, best_label = -np.inf, ""
         for item in self.menu.items:
+            if item.alias in self.avoid or item.tool in self.avoid:
+                continue
             q = -self._penalty(item.label, k)
             if item.tool == "answer":
                 s = self._skills[item.alias or ""]
