@@ -131,7 +131,7 @@ def run(config: RoutingConfig) -> list[dict[str, Any]]:
     world = fit_world(fit_env, config.fit_tasks, seed=10_000, n_cost_tasks=config.fit_cost_tasks)
     fit_env.close()
     rows: list[dict[str, Any]] = []
-    for preset in progress(config.presets, "presets", config.progress):
+    for preset in progress(config.presets, "presets", config.progress):  # the limits and fixed rows
         env = text_env("test", preset, config.max_turns)
         router = BayesRouter(world)
         predicted: list[float] = []
@@ -149,8 +149,11 @@ def run(config: RoutingConfig) -> list[dict[str, Any]]:
             res = evaluate(name, env, n_tasks=config.n, seed=config.seed)
             rows.append(summarise(name, preset, res["episodes"], model_use=res["model_use"]))
         env.close()
-        if preset not in config.learner_presets:
-            continue
+        _checkpoint(config, rows)
+    if config.table1:
+        rows += table1_rows(config, world)
+        _checkpoint(config, rows)
+    for preset in config.learner_presets:  # the learners, slowest last
         test_view = make_view("test", preset, config.max_turns)
         for name in config.learners:
             for seed in config.seeds:
@@ -159,10 +162,17 @@ def run(config: RoutingConfig) -> list[dict[str, Any]]:
                 train_s = time.perf_counter() - t0
                 ep = view_episodes(test_view, act, config.n, config.seed)
                 rows.append(summarise(name, preset, ep, seed=seed, env_steps=steps, train_s=round(train_s, 1)))
+                _checkpoint(config, rows)
         test_view.close()
-    if config.table1:
-        rows += table1_rows(config, world)
+    Path(f"{config.out}.partial.json").unlink(missing_ok=True)
     return rows
+
+
+def _checkpoint(config: RoutingConfig, rows: list[dict[str, Any]]) -> None:
+    """Rows so far, in ``<out>.partial.json`` (a long run killed early still tells something)."""
+    import json
+
+    Path(f"{config.out}.partial.json").write_text(json.dumps(rows, default=str))
 
 
 def table1_rows(config: RoutingConfig, world: Any) -> list[dict[str, Any]]:

@@ -1,0 +1,112 @@
+"""A router that reads what each action *is* instead of learning a fixed output layer over aliases.
+
+ToolOrchestra's generalisation claim is that an orchestrator trained with one set of tools and
+prices keeps working when tools, models and prices change, because it reads their descriptions.
+A :class:`~agents.routers.MiniLMRouter` cannot: its last layer has one logit per alias it was
+trained on. :class:`DescriptionRouter` scores (task, action description) pairs instead, so a new
+alias is just one more row to score:
+
+* each menu item is described by the text the env shows the policy (the tool name and the
+  catalogue's line for the alias: model name, $ per 1M tokens, latency and the optional measured
+  capability description), embedded by MiniLM, plus numbers read from that same text: the role
+  (search / reasoner / answer), log price, latency, and the accuracy the description states for
+  the env's benchmark (``FRAMES 45% correct``) when it states one;
+* ``score(obs, item) = MLP([task ⊙ item, history ⊙ item, item numbers, spent])``, one shared MLP
+  for every item; the logits are the scores of the menu's items.
+
+:meth:`DescriptionRouter.bind` points the router at a view's menu (a new catalogue means a new
+bind, no new parameters). It trains with :func:`agents.routers.train_router` like the others.
+"""
+from __future__ import annotations
+
+import math
+import re
+from typing import TYPE_CHECKING, Any, Sequence
+
+import numpy as np
+
+from agents.embedding import EMBED_DIM, shared_embedder
+from agents.menu import MenuItem
+from agents.routers import Router, RouterConfig
+from agents.routing_view import RoutingView
+
+if TYPE_CHECKING:
+    import torch
+
+ROLES = ("search", "enhance_reasoning", "answer")
+N_NUMBERS = len(ROLES) + 3
+N_SPENT = 3
+
+
+def item_text(item: MenuItem, catalogue: Any) -> str:
+    """What the policy is told about the item: the tool and its alias's catalogue line."""
+    from orchestra_env.tools.catalogue_text import describe_alias
+
+    if item.alias is None or item.alias not in catalogue.aliases:
+        return item.tool
+    return f"{item.tool} with {describe_alias(catalogue.aliases[item.alias], catalogue)}"
+
+
+def stated_accuracy(text: str, benchmark: str) -> float | None:
+    """The accuracy a description states for ``benchmark`` (``FRAMES 45% correct`` -> 0.45)."""
+    match = re.search(rf"{re.escape(benchmark)}\s+(\d+(?:\.\d+)?)% correct", text, re.I)
+    return float(match.group(1)) / 100 if match else None
+
+
+def item_numbers(item: MenuItem, catalogue: Any, benchmark: str) -> np.ndarray:
+    """Role one-hot, log10 of $ per 1M in+out, latency / 60 s, stated accuracy (0.3 if none)."""
+    role = [float(item.tool == r) for r in ROLES]
+    if item.alias is None or item.alias not in catalogue.aliases:
+        return np.array(role + [0.0, 0.0, 0.3], dtype=np.float32)
+    alias = catalogue.aliases[item.alias]
+    price = catalogue.price(alias.model)
+    acc = stated_accuracy(item_text(item, catalogue), benchmark)
+    return np.array(role + [math.log10(price.price_in + price.price_out + 1e-3), alias.latency_s / 60.0,
+                            0.3 if acc is None else acc], dtype=np.float32)
+
+
+class DescriptionRouter(Router):
+    """Scores each (observation, menu item description) pair with one shared MLP."""
+
+    def __init__(self, hidden: int = 64, seed: int = 0, embed: Any = None, embed_dim: int = EMBED_DIM) -> None:
+        import torch
+
+        torch.manual_seed(seed)
+        self.embed = embed if embed is not None else shared_embedder()
+        self.embed_dim = embed_dim
+        self.net = torch.nn.Sequential(
+            torch.nn.Linear(2 * embed_dim + N_NUMBERS + N_SPENT, hidden), torch.nn.Tanh(),
+            torch.nn.Linear(hidden, 1))
+        self.labels: list[str] = []
+        self._item_emb: "torch.Tensor | None" = None
+        self._item_num: "torch.Tensor | None" = None
+
+    def bind(self, view: RoutingView) -> "DescriptionRouter":
+        """Describe ``view``'s menu (its catalogue may hold aliases never seen in training)."""
+        import torch
+
+        base = view.unwrapped
+        benchmark = base.tasks[0].benchmark if base.tasks else ""
+        items = view.menu.items
+        self.labels = [it.label for it in items]
+        emb = np.stack([self.embed(item_text(it, base.catalogue)) for it in items]).astype(np.float32)
+        self._item_emb = torch.as_tensor(emb)
+        self._item_num = torch.as_tensor(np.stack([item_numbers(it, base.catalogue, benchmark) for it in items]))
+        return self
+
+    def param_groups(self, config: RouterConfig) -> list[dict[str, Any]]:
+        return [{"params": list(self.net.parameters()), "lr": config.learning_rate}]
+
+    def distribution(self, obs: "torch.Tensor", tasks: Sequence[str] | None = None
+                     ) -> "torch.distributions.Categorical":
+        import torch
+
+        if self._item_emb is None or self._item_num is None:
+            raise ValueError("DescriptionRouter.bind(view) first: it scores the view's menu items")
+        d = self.embed_dim
+        task, history, spent = obs[:, :d], obs[:, d:2 * d], obs[:, 2 * d:]
+        n, m = obs.shape[0], self._item_emb.shape[0]
+        items = self._item_emb[None].expand(n, m, d)
+        features = torch.cat([task[:, None] * items, history[:, None] * items,
+                              self._item_num[None].expand(n, m, -1), spent[:, None].expand(n, m, -1)], dim=-1)
+        return torch.distributions.Categorical(logits=self.net(features).squeeze(-1))
