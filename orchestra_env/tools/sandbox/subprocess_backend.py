@@ -1,7 +1,6 @@
 """The default sandbox: a fresh ``python -I`` per run, under rlimits and OS isolation.
 
-Layers, outermost first: OS isolation (bubblewrap or unshare namespaces, see
-``isolation.py``), kernel rlimits (memory, CPU, file size, processes, no core dumps), a
+Layers, outermost first: OS isolation (bubblewrap namespaces, see ``isolation.py``), kernel rlimits (memory, CPU, file size, processes, no core dumps), a
 scrubbed environment, a private temporary working directory deleted afterwards, a
 process session killed as a whole, capped output reading, and the child-side audit hook
 (``prelude.py``). docs/sandbox.md says which layer guarantees what.
@@ -19,7 +18,7 @@ from pathlib import Path
 
 from orchestra_env.tools.sandbox.diagnosis import Ending, explain, signal_from_status
 from orchestra_env.tools.sandbox.isolation import (
-    ISOLATION_NAMES, NOBODY, ChildView, Isolation, RunDir, resolve_isolation,
+    NOBODY, ChildView, Isolation, RunDir, check_isolation_name, resolve_isolation,
 )
 from orchestra_env.tools.sandbox.result import ExecResult
 from orchestra_env.tools.sandbox.runner import Limits, ProcessOutcome, run_process
@@ -53,8 +52,7 @@ class SubprocessConfig:
     disk_mb: int = 256
 
     def __post_init__(self) -> None:
-        if self.isolation not in ISOLATION_NAMES:
-            raise ValueError(f"isolation must be one of {ISOLATION_NAMES}, got {self.isolation!r}")
+        check_isolation_name(self.isolation)
         for name in ("timeout_s", "memory_mb", "max_file_mb", "max_processes", "max_output_chars", "disk_mb"):
             if getattr(self, name) <= 0:
                 raise ValueError(f"{name} must be positive, got {getattr(self, name)!r}")
@@ -77,14 +75,14 @@ class SubprocessSandbox:
 
     @property
     def isolation(self) -> str:
-        """The isolation actually used ("bwrap", "unshare" or "none")."""
+        """The isolation actually used ("bwrap" or "none")."""
         return self._isolation.name
 
     def run(self, code: str, *, timeout_s: float | None = None, stdin: str = "") -> ExecResult:
         cfg = self.config
         timeout = cfg.timeout_s if timeout_s is None else timeout_s
         limits = Limits(cfg.memory_mb, cfg.cpu_s or math.ceil(timeout) + 1, cfg.max_file_mb, cfg.max_processes)
-        run_dir = RunDir.create()
+        run_dir = RunDir.create(owner=self._work_owner())
         report_fd = os.pipe()
         try:
             view = self._isolation.view(run_dir)
@@ -98,6 +96,11 @@ class SubprocessSandbox:
         finally:
             run_dir.remove()
         return self._result(outcome, timeout, limits)
+
+    def _work_owner(self) -> tuple[int, int] | None:
+        """Under ``none`` a root host's child becomes ``nobody`` and must own its cwd; under
+        bwrap the cwd is a private tmpfs inside the sandbox."""
+        return NOBODY if self._isolation.drops_root and self._isolation.name == "none" else None
 
     def _interpreter_argv(self, code: str, run_dir: RunDir, view: ChildView, report_fd: int) -> list[str]:
         (run_dir.code_dir / "main.py").write_text(code, encoding="utf-8", errors="surrogatepass")
@@ -126,8 +129,10 @@ class SubprocessSandbox:
         return ExecResult(
             stdout=outcome.stdout.text(), stderr=stderr, returncode=rc, timed_out=outcome.timed_out,
             wall_s=outcome.wall_s, error=explain(end),
-            # wait4's figure includes the host's pages inherited at fork: only trust the report
+            # wait4's figure includes the host's pages inherited at fork: only the report measures
+            # the program, and the program writes it, so it is labelled as its own claim
             peak_rss_mb=outcome.peak_rss_mb if outcome.peak_rss_reported else None,
+            peak_rss_source="self-reported" if outcome.peak_rss_reported else None,
         )
 
 
