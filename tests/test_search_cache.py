@@ -98,3 +98,20 @@ def test_cache_file_overwritten_with_consistent_but_wrong_data_is_caught(cache: 
     with pytest.warns(RuntimeWarning, match="holds 2 vectors"):
         index = DenseIndex(toy_corpus(), HashingEncoder())
     assert len(index.search("lava and ash", 3).passages) == 3
+
+
+def test_cache_file_rewritten_with_loadable_wrong_data_is_caught_by_its_checksum(cache: Path) -> None:
+    """Poison that still loads (right shape, wrong vectors) is caught only by the checksum."""
+    import numpy as np
+
+    from orchestra_env.tools.search import local
+
+    expected = answers(DenseIndex(toy_corpus(), HashingEncoder()))
+    npy = next(cache.rglob("*.npy"))
+    vectors = np.load(npy)
+    np.save(npy, vectors[::-1].copy())  # every passage now has another passage's vector
+    for faiss_file in cache.rglob("*.faiss"):
+        local.discard_entry(faiss_file)
+    with pytest.warns(RuntimeWarning, match="checksums"):
+        index = DenseIndex(toy_corpus(), HashingEncoder())
+    assert answers(index) == expected
