@@ -52,6 +52,7 @@ EXPECTED: dict[str, dict[str, bool]] = {
     "size-limited /tmp": {"bwrap": True, "none": False},
     "host /proc hidden (environment, open files)": {"bwrap": True, "none": IS_ROOT},
     "no inherited descriptors": {"bwrap": True, "none": True},
+    "search cache not writable": {"bwrap": True, "none": IS_ROOT},
     "no network": {"bwrap": True, "none": False},
     "process limit holds": {"bwrap": True, "none": True},
     "cannot signal host processes": {"bwrap": True, "none": IS_ROOT},
@@ -142,6 +143,25 @@ def attack_inherited_fds(backend: str, tmp_path: Path) -> bool:
             os.close(fd)
 
 
+def attack_poison_cache(backend: str, tmp_path: Path) -> bool:
+    from orchestra_env.cache import cache_dir
+
+    index_dir = cache_dir("indices")
+    victim = index_dir / f"bm25-{uuid.uuid4().hex[:8]}.manifest.json"
+    victim.write_text("{}")
+    victim.chmod(0o666)  # even a file left world-writable: its folder must not let the child in
+    code = (f"import os\nfor p in [{str(victim)!r}, {str(index_dir / 'planted')!r}]:\n"
+            "    try:\n        open(p, 'w').write('poison'); print('wrote', p)\n"
+            "    except OSError as exc:\n        print('refused', type(exc).__name__)\n")
+    try:
+        result = box(backend).run(code)
+        assert "refused" in result.stdout or "wrote" in result.stdout, result
+        return victim.read_text() == "{}" and not (index_dir / "planted").exists()
+    finally:
+        victim.unlink(missing_ok=True)
+        (index_dir / "planted").unlink(missing_ok=True)
+
+
 def attack_network(backend: str, tmp_path: Path) -> bool:
     server = socket.socket()
     server.bind(("127.0.0.1", 0))
@@ -224,6 +244,7 @@ ATTACKS: dict[str, Callable[[str, Path], bool]] = {
     "size-limited /tmp": attack_fill_tmp,
     "host /proc hidden (environment, open files)": attack_proc_snoop,
     "no inherited descriptors": attack_inherited_fds,
+    "search cache not writable": attack_poison_cache,
     "no network": attack_network,
     "process limit holds": attack_fork_bomb,
     "cannot signal host processes": attack_signal_host,
@@ -253,7 +274,7 @@ def test_docs_table_matches_the_tested_guarantees() -> None:
     assert set(rows) == set(EXPECTED), "docs/sandbox.md's guarantee table lacks rows"
     for guarantee, (bwrap, none) in rows.items():
         assert bwrap.startswith("yes") == EXPECTED[guarantee]["bwrap"], guarantee
-        want_none = EXPECTED[guarantee]["none"] if not guarantee.startswith(("host /proc", "cannot signal")) else True
+        want_none = EXPECTED[guarantee]["none"] if not guarantee.startswith(("host /proc", "cannot signal", "search cache")) else True
         assert none.startswith(("yes", "as root")) == want_none, guarantee
 
 
