@@ -16,6 +16,7 @@ import fcntl
 import json
 import os
 import re
+import warnings
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -213,6 +214,7 @@ class RecordTrajectories(gym.Wrapper):
         self._steps: list[dict[str, Any]] = []
         self._meta: dict[str, Any] = {}
         self._n = 0
+        self.failed_writes = 0  # episodes whose record could not be written
 
     def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None):
         obs, info = self.env.reset(seed=seed, options=options)
@@ -230,6 +232,13 @@ class RecordTrajectories(gym.Wrapper):
             **{k: v for k, v in info.items() if k not in ("features", "preference")},
         })
         if terminated or truncated:
+            self._log_episode(info)
+        return obs, reward, terminated, truncated, info
+
+    def _log_episode(self, info: dict[str, Any]) -> None:
+        """Append the episode; a full disk is reported (a warning, ``info["log_error"]``,
+        ``failed_writes``) instead of ending the rollout, and the log stays whole."""
+        try:
             self.log.append({
                 **self._meta,
                 "return": sum(s["reward"] for s in self._steps),
@@ -240,4 +249,7 @@ class RecordTrajectories(gym.Wrapper):
                 "preference": info.get("preference"),
                 "steps": self._steps,
             })
-        return obs, reward, terminated, truncated, info
+        except TrajectoryWriteError as exc:
+            self.failed_writes += 1
+            info["log_error"] = str(exc)
+            warnings.warn(str(exc), RuntimeWarning, stacklevel=3)

@@ -187,3 +187,24 @@ def test_append_after_a_torn_tail_without_repair_is_still_whole(tmp_path):
         fh.write(b'{"key": "torn", "x')  # another writer died mid-record
     log.append({"key": "b"})
     assert [r["key"] for r in log.records()] == ["a", "b"]
+
+
+def test_wrapper_reports_a_failed_write_and_the_rollout_goes_on(tmp_path, monkeypatch):
+    from orchestra_env.trajectories import TrajectoryWriteError
+
+    env = RecordTrajectories(ToyEnv(charge_orchestrator=False), tmp_path / "t.jsonl")
+
+    def full(record):
+        raise TrajectoryWriteError(28, "trajectory record of 10 bytes not written (disk full)")
+
+    monkeypatch.setattr(env.log, "append", full)
+    env.reset(seed=0)
+    env.step({"tool": "square", "arguments": {"x": 2}})
+    with pytest.warns(RuntimeWarning, match="disk full"):
+        *_, info = env.step({"tool": "submit", "arguments": {"answer": "4"}})
+    assert "disk full" in info["log_error"] and env.failed_writes == 1
+    monkeypatch.undo()
+    env.reset(seed=1)
+    env.step({"tool": "square", "arguments": {"x": 2}})
+    *_, info = env.step({"tool": "submit", "arguments": {"answer": "4"}})
+    assert "log_error" not in info and len(list(env.log.records())) == 1
