@@ -248,7 +248,7 @@ def test_fork_bomb_is_refused_by_the_audit_hook() -> None:
                     reason="root is exempt from RLIMIT_NPROC; only bwrap (which drops to nobody) limits it")
 def test_fork_bomb_is_stopped_by_the_process_limit() -> None:
     box = sandbox(ISOLATIONS[0], audit_hook=False, max_processes=32)
-    bomb = "import os\nn = 0\nwhile n < 1000:\n    os.fork() or os.pause()\n    n += 1\n"  # linear, so bounded
+    bomb = "import os, signal\nn = 0\nwhile n < 1000:\n    os.fork() or signal.pause()\n    n += 1\n"  # linear, so bounded
     result = box.run(bomb, timeout_s=3)
     assert not result.timed_out, result
     assert result.error == "process limit 32 exceeded"

@@ -1,0 +1,154 @@
+"""Warm path: isolated interpreters started ahead of time, each used for one program.
+
+Starting bubblewrap and a fresh interpreter costs well over 100 ms; most of a short
+program's run is that start. A :class:`WarmPool` keeps ``size`` of them started (inside
+the same namespaces, under the same rlimits, already dropped to ``nobody``) and blocked
+reading their program from stdin. ``take`` hands one over; a background thread starts its
+replacement. A spare is never reused: after its program it is killed and its files are
+deleted exactly as on the cold path, so every guarantee of docs/sandbox.md holds for it.
+
+The spares are started from one long-lived thread because the kernel's parent-death
+signal (``PR_SET_PDEATHSIG``, bwrap's ``--die-with-parent``) fires when the *thread* that
+forked a child ends: a spare forked by a short-lived caller thread would die with it.
+"""
+from __future__ import annotations
+
+import atexit
+import queue
+import threading
+import weakref
+from dataclasses import dataclass
+import subprocess
+from typing import Callable
+
+from orchestra_env.tools.sandbox.isolation import RunDir
+from orchestra_env.tools.sandbox.runner import discard_process
+
+
+@dataclass
+class Worker:
+    """One started interpreter waiting for its program, and what to clean up after it."""
+
+    proc: subprocess.Popen
+    run_dir: RunDir
+    report_read_fd: int
+
+    def discard(self) -> None:
+        discard_process(self.proc, self.report_read_fd)
+        self.run_dir.remove()
+
+
+class WarmPool:
+    """Keeps ``size`` spares from ``spawn`` ready; thread-safe; ``close`` kills the spares."""
+
+    def __init__(self, spawn: Callable[[], Worker], size: int) -> None:
+        if size < 1:
+            raise ValueError(f"a warm pool needs size >= 1, got {size}")
+        self._spawn, self.size = spawn, size
+        self._ready: list[Worker] = []
+        self._cond = threading.Condition()
+        self._closed = False
+        self._taken = 0  # spares handed out since the last replenish()
+        self.spawn_errors = 0
+        self._thread = threading.Thread(target=self._fill, name="sandbox-warm-pool", daemon=True)
+        self._thread.start()
+        _LIVE_POOLS.add(self)
+
+    def take(self) -> Worker | None:
+        """A live spare, or ``None`` if none is ready (use the cold path). The replacement
+        is started only at :meth:`replenish`, after the run: starting it forks this
+        (possibly large) process, which would otherwise stall the run being timed."""
+        with self._cond:
+            while self._ready:
+                worker = self._ready.pop(0)
+                if worker.proc.poll() is None:
+                    self._taken += 1
+                    return worker
+                worker.discard()  # died while waiting (killed from outside): never hand it out
+        return None
+
+    def replenish(self) -> None:
+        """Let the filler thread start replacements for the spares taken so far."""
+        with self._cond:
+            self._taken = 0
+            self._cond.notify_all()
+
+    def ready(self) -> int:
+        with self._cond:
+            return len(self._ready)
+
+    def _fill(self) -> None:
+        while True:
+            with self._cond:
+                self._cond.wait_for(lambda: self._closed or len(self._ready) + self._taken < self.size)
+                if self._closed:
+                    return
+            try:
+                worker = self._spawn()
+            except Exception:  # noqa: BLE001 - the cold path reports the real error to the caller
+                self.spawn_errors += 1
+                with self._cond:
+                    self._cond.wait(timeout=min(5.0, 0.1 * 2 ** min(self.spawn_errors, 6)))
+                continue
+            with self._cond:
+                if self._closed:
+                    worker.discard()
+                    return
+                self._ready.append(worker)
+                self._cond.notify_all()
+
+    def close(self) -> None:
+        """Kill every spare and delete its files; the pool starts no more."""
+        with self._cond:
+            self._closed = True
+            spares, self._ready = self._ready, []
+            self._cond.notify_all()
+        for worker in spares:
+            worker.discard()
+        if self._thread is not threading.current_thread():
+            self._thread.join(timeout=10)
+
+
+_LIVE_POOLS: "weakref.WeakSet[WarmPool]" = weakref.WeakSet()
+
+
+class _Janitor:
+    """Deletes finished runs' folders off the caller's path: on a busy overlay filesystem
+    removing even a near-empty folder can take longer than an empty warm run. The child
+    that used the folder is dead (reaped) before it is queued, and nothing reads it again."""
+
+    def __init__(self) -> None:
+        self._queue: "queue.SimpleQueue[RunDir | None]" = queue.SimpleQueue()
+        self._thread: threading.Thread | None = None
+        self._lock = threading.Lock()
+
+    def dispose(self, run_dir: RunDir) -> None:
+        with self._lock:
+            if self._thread is None or not self._thread.is_alive():
+                self._thread = threading.Thread(target=self._work, name="sandbox-janitor", daemon=True)
+                self._thread.start()
+        self._queue.put(run_dir)
+
+    def _work(self) -> None:
+        while (run_dir := self._queue.get()) is not None:
+            run_dir.remove()
+
+    def flush(self) -> None:
+        """Delete everything queued, now (at exit)."""
+        while True:
+            try:
+                run_dir = self._queue.get_nowait()
+            except queue.Empty:
+                return
+            if run_dir is not None:
+                run_dir.remove()
+
+
+JANITOR = _Janitor()
+
+
+@atexit.register
+def _close_all() -> None:
+    for pool in list(_LIVE_POOLS):
+        pool.close()
+    JANITOR.flush()
