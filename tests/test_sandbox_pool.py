@@ -1,0 +1,104 @@
+"""The warm pool: pre-started interpreters keep every guarantee of a cold start.
+
+The hostile corpus runs on the warm path in tests/test_sandbox_matrix.py (column
+``bwrap-warm``); these tests cover what is particular to a pool: a spare is never reused,
+a dead spare is never handed out, spares outlive the thread that started them, and die
+with the pool.
+"""
+from __future__ import annotations
+
+import os
+import threading
+import time
+
+import pytest
+
+from orchestra_env.tools.sandbox import SubprocessSandbox, available_isolations
+
+pytestmark = pytest.mark.skipif("bwrap" not in available_isolations(),
+                                reason="bubblewrap unavailable (run .ci/install-system-deps.sh)")
+
+
+@pytest.fixture
+def box():
+    sandbox = SubprocessSandbox(timeout_s=5, memory_mb=512, warm_pool=2)
+    assert sandbox.warm_up() == 2
+    yield sandbox
+    sandbox.close()
+
+
+def test_each_spare_runs_one_program_and_leaves_nothing_to_the_next(box):
+    first = box.run("open('/tmp/left', 'w').write('x'); open('mine', 'w').write('y'); print('wrote')")
+    box.warm_up()
+    second = box.run("import os; print(os.path.exists('/tmp/left'), os.listdir('.'))")
+    assert first.ok and second.ok and box.warm_runs == 2
+    assert second.stdout.strip() == "False []"
+
+
+def test_a_run_with_other_limits_starts_cold(box):
+    assert box.run("print(1)", timeout_s=3).stdout == "1\n" and box.warm_runs == 0
+    assert box.run("print(2)").stdout == "2\n" and box.warm_runs == 1
+
+
+def test_the_deadline_holds_on_the_warm_path(box):
+    time.sleep(0.5)  # the spare's start-up is not the program's time, nor is its wait
+    result = box.run("while True: pass", timeout_s=5)
+    assert result.timed_out and 5.0 <= result.wall_s < 6.0 and box.warm_runs == 1
+
+
+def test_a_spare_killed_from_outside_is_never_handed_out(box):
+    for worker in list(box._pool._ready):
+        os.killpg(worker.proc.pid, 9)
+        worker.proc.wait()
+    result = box.run("print('fresh')")
+    assert result.ok and result.stdout == "fresh\n" and box.warm_runs == 0
+
+
+def test_spares_outlive_the_thread_that_started_them():
+    """PR_SET_PDEATHSIG fires when the forking *thread* exits; the pool forks from its own."""
+    made: list[SubprocessSandbox] = []
+    thread = threading.Thread(target=lambda: made.append(SubprocessSandbox(warm_pool=1)) or made[0].warm_up())
+    thread.start()
+    thread.join()
+    time.sleep(0.3)
+    try:
+        result = made[0].run("print('alive')")
+        assert result.stdout == "alive\n" and made[0].warm_runs == 1
+    finally:
+        made[0].close()
+
+
+def test_close_kills_every_spare():
+    box = SubprocessSandbox(warm_pool=2)
+    box.warm_up()
+    procs = [w.proc for w in box._pool._ready]
+    box.close()
+    assert all(p.poll() is not None for p in procs)
+
+
+def test_a_forked_child_that_finishes_does_not_end_the_parents_run():
+    box = SubprocessSandbox(warm_pool=1, audit_hook=False)
+    box.warm_up()
+    code = ("import os, time\nif os.fork() == 0:\n    raise SystemExit(0)\nos.wait()\ntime.sleep(0.2)\n"
+            "print('parent finished')\n")
+    result = box.run(code)
+    box.close()
+    assert result.ok and result.stdout == "parent finished\n", result
+
+
+def test_warm_empty_run_is_faster_than_cold():
+    cold = SubprocessSandbox(warm_pool=0)
+    warm = SubprocessSandbox(warm_pool=1)
+    try:
+        cold_s, warm_s = [], []
+        for _ in range(5):
+            cold_s.append(cold.run("").wall_s)
+            warm.warm_up()
+            time.sleep(0.05)
+            start = time.perf_counter()
+            assert warm.run("").ok
+            warm_s.append(time.perf_counter() - start)
+        assert warm.warm_runs == 5
+        assert sorted(warm_s)[2] < sorted(cold_s)[2], (warm_s, cold_s)
+    finally:
+        warm.close()
