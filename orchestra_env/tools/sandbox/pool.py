@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import atexit
 import queue
+import select
 import threading
 import weakref
 from dataclasses import dataclass
@@ -32,6 +33,11 @@ class Worker:
     proc: subprocess.Popen
     run_dir: RunDir
     report_read_fd: int
+
+    def started(self) -> bool:
+        """Has the interpreter said ``ready`` (reached the wait for its program)? The line
+        stays in the pipe for the run to read past."""
+        return bool(select.select([self.report_read_fd], [], [], 0)[0])
 
     def discard(self) -> None:
         discard_process(self.proc, self.report_read_fd)
@@ -59,13 +65,16 @@ class WarmPool:
         is started only at :meth:`replenish`, after the run: starting it forks this
         (possibly large) process, which would otherwise stall the run being timed."""
         with self._cond:
-            while self._ready:
-                worker = self._ready.pop(0)
-                if worker.proc.poll() is None:
-                    self._taken += 1
-                    return worker
-                worker.discard()  # died while waiting (killed from outside): never hand it out
-        return None
+            for worker in [w for w in self._ready if w.proc.poll() is not None]:
+                self._ready.remove(worker)  # died while waiting (killed from outside): never hand it out
+                worker.discard()
+            if not self._ready:
+                return None
+            # one that finished starting if any; else one still starting beats a cold start
+            worker = next((w for w in self._ready if w.started()), self._ready[0])
+            self._ready.remove(worker)
+            self._taken += 1
+            return worker
 
     def replenish(self) -> None:
         """Let the filler thread start replacements for the spares taken so far."""
@@ -74,8 +83,9 @@ class WarmPool:
             self._cond.notify_all()
 
     def ready(self) -> int:
+        """Spares that have finished starting."""
         with self._cond:
-            return len(self._ready)
+            return sum(w.started() and w.proc.poll() is None for w in self._ready)
 
     def _fill(self) -> None:
         while True:

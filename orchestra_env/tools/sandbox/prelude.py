@@ -137,6 +137,33 @@ def report_done(fd, status):
         pass
 
 
+def apply_limits(limits, pdeathsig):
+    """Kernel limits on this process (inherited by all it starts), set before any user
+    code runs; hard = soft, so the program cannot raise them. The CPU limit waits for the
+    program (see ``limit_cpu``): a pre-started interpreter must not spend it waiting."""
+    import resource
+
+    for name, key in (("RLIMIT_AS", "as"), ("RLIMIT_FSIZE", "fsize"), ("RLIMIT_NPROC", "nproc")):
+        resource.setrlimit(getattr(resource, name), (limits[key], limits[key]))
+    resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+    if pdeathsig:  # die with the host process even if it is SIGKILLed
+        import ctypes
+        import signal
+
+        ctypes.CDLL(None).prctl(1, signal.SIGKILL, 0, 0, 0)  # PR_SET_PDEATHSIG
+        if os.getppid() == 1:  # the host died before the line above
+            os._exit(1)
+
+
+def limit_cpu(seconds):
+    """SIGXCPU after ``seconds`` more CPU time, SIGKILL one second later."""
+    import resource
+
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    used = int(usage.ru_utime + usage.ru_stime) + 1
+    resource.setrlimit(resource.RLIMIT_CPU, (used + seconds, used + seconds + 1))
+
+
 def drop_privileges(uid, gid):
     os.setgroups([])
     os.setgid(gid)
@@ -210,10 +237,17 @@ def main():
     if os.getpid() == 1:
         reap_as_init()
     MAIN_PID = os.getpid()
+    limits = cfg.get("limits")
+    if limits:
+        apply_limits(limits, cfg.get("pdeathsig"))
     if cfg.get("drop_to"):
         drop_privileges(*cfg["drop_to"])
     filename = cfg.get("filename") or "<sandbox>"
+    if cfg.get("report_fd") is not None and cfg.get("code") is None:
+        os.write(cfg["report_fd"], b"ready\n")  # started and unprivileged: the pool may count us
     source = cfg["code"] if cfg.get("code") is not None else read_program()
+    if limits:
+        limit_cpu(limits["cpu"])
     if cfg.get("stdin") is not None:
         sys.stdin = io.StringIO(cfg["stdin"])
     if cfg.get("audit"):

@@ -8,22 +8,17 @@ Starting and finishing are separate so that a pool can start interpreters ahead 
 """
 from __future__ import annotations
 
-import ctypes
-import functools
 import math
 import os
-import resource
 import selectors
 import signal
 import subprocess
 import time
 from dataclasses import dataclass
-from typing import Callable
 
 from orchestra_env.tools.sandbox.result import OutputCapture
 
 _CHUNK = 65536
-_PR_SET_PDEATHSIG = 1
 
 
 @dataclass(frozen=True)
@@ -35,24 +30,20 @@ class Limits:
     max_file_mb: int
     max_processes: int
 
-    def preexec(self) -> Callable[[], None]:
-        """The function ``Popen`` runs in the forked child; it only calls into the kernel."""
-        nproc = _nproc_limit(self.max_processes)
-        cpu = max(1, math.ceil(self.cpu_s))
-        mem = self.memory_mb * 1024 * 1024
-        fsize = self.max_file_mb * 1024 * 1024
-        libc = _libc()
+    def for_prelude(self) -> dict[str, int]:
+        """The limits as the prelude applies them to itself before any user code runs.
 
-        def apply() -> None:
-            resource.setrlimit(resource.RLIMIT_AS, (mem, mem))
-            resource.setrlimit(resource.RLIMIT_CPU, (cpu, cpu + 1))  # SIGXCPU, then SIGKILL
-            resource.setrlimit(resource.RLIMIT_FSIZE, (fsize, fsize))
-            resource.setrlimit(resource.RLIMIT_NPROC, (nproc, nproc))
-            resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
-            if libc is not None:  # die with the host process even if it is SIGKILLed
-                libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
-
-        return apply
+        The child sets them, not a ``preexec_fn``: without one, ``Popen`` can ``vfork``,
+        which costs microseconds instead of copying a large host's page tables (tens of ms,
+        holding the GIL) for every interpreter the warm pool starts. The prelude is ours and
+        runs first; once it has lowered the hard limits and dropped root, the program cannot
+        raise them again."""
+        return {
+            "as": self.memory_mb * 1024 * 1024,
+            "cpu": max(1, math.ceil(self.cpu_s)),  # counted from when the program arrives
+            "fsize": self.max_file_mb * 1024 * 1024,
+            "nproc": _nproc_limit(self.max_processes),
+        }
 
 
 def _nproc_limit(max_processes: int) -> int:
@@ -71,14 +62,6 @@ def _nproc_limit(max_processes: int) -> int:
     return mine + max_processes
 
 
-@functools.lru_cache(maxsize=1)
-def _libc() -> ctypes.CDLL | None:
-    try:
-        return ctypes.CDLL(None, use_errno=True)
-    except OSError:
-        return None
-
-
 @dataclass(frozen=True)
 class ProcessOutcome:
     returncode: int
@@ -95,9 +78,10 @@ class ProcessOutcome:
 
 
 def start_process(
-    argv: list[str], *, cwd: str, env: dict[str, str], limits: Limits, report_fd: tuple[int, int],
+    argv: list[str], *, cwd: str, env: dict[str, str], report_fd: tuple[int, int],
 ) -> subprocess.Popen:
-    """Start ``argv`` under ``limits`` in its own session, stdin/stdout/stderr piped.
+    """Start ``argv`` in its own session, stdin/stdout/stderr piped (the prelude applies
+    the limits, see :meth:`Limits.for_prelude`).
 
     ``report_fd`` is a pipe (read end, write end) whose write end only the child keeps (it
     writes its peak memory there at exit); the host's copy is closed here. Nothing else is
@@ -105,7 +89,7 @@ def start_process(
     try:
         return subprocess.Popen(
             argv, cwd=cwd, env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-            start_new_session=True, preexec_fn=limits.preexec(), close_fds=True, pass_fds=(report_fd[1],),
+            start_new_session=True, close_fds=True, pass_fds=(report_fd[1],),
         )
     except BaseException:
         os.close(report_fd[0])
@@ -180,9 +164,11 @@ class Report:
 
     @classmethod
     def parse(cls, data: bytes) -> "Report | None":
-        parts = data.split(b"\n", 1)[0].split()
-        if len(parts) == 3 and parts[0] == b"done" and parts[1].isdigit() and parts[2].isdigit():
-            return cls(int(parts[1]) & 0xFF, int(parts[2]))
+        """The ``done`` line among the complete lines of ``data`` (``ready`` comes first)."""
+        for line in data.split(b"\n")[:-1]:
+            parts = line.split()
+            if len(parts) == 3 and parts[0] == b"done" and parts[1].isdigit() and parts[2].isdigit():
+                return cls(int(parts[1]) & 0xFF, int(parts[2]))
         return None
 
 

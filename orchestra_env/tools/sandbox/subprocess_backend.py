@@ -182,10 +182,13 @@ def _spawn(cfg: SubprocessConfig, isolation: Isolation, limits: Limits) -> Worke
             "writable": list(view.writable),
             "drop_to": list(NOBODY) if isolation.drops_root else None,
             "report_fd": report[1],
+            "limits": limits.for_prelude(),
+            # bwrap's --die-with-parent covers its tree; a bare child asks the kernel itself
+            "pdeathsig": isolation.name == "none",
         }
         inner = [cfg.python, "-I", "-B", "-X", "utf8", f"{view.code_dir}/prelude.py", json.dumps(prelude_cfg)]
         proc = start_process(isolation.command(inner, run_dir), cwd=str(run_dir.work_dir), env=_child_env(view),
-                             limits=limits, report_fd=report)
+                             report_fd=report)
     except BaseException:
         run_dir.remove()
         raise
