@@ -221,8 +221,9 @@ def hostile_contained(warm_pool: int) -> tuple[int, int]:
                 box.warm_up()
             code, untouched = setup()
             r = box.run(code)
-            ok = untouched() and "sk-bench-secret" not in r.stdout + r.stderr and (r.error is not None or
-                                                                                    name == "read_secrets")
+            # contained: the host is untouched, no secret leaked, and the sandbox still works (a
+            # write to the private /tmp or a shell inside the namespaces is no escape)
+            ok = untouched() and "sk-bench-secret" not in r.stdout + r.stderr
             contained += ok and box.run("print(1)").ok
             tried += 1
         finally:
