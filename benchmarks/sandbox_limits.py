@@ -236,6 +236,7 @@ def run(config: SandboxLimitsConfig) -> list[dict[str, Any]]:
         raise SystemExit("bubblewrap is required for this benchmark (run .ci/install-system-deps.sh)")
     rows = []
     for path, warm_pool in PATHS.items():
+        load = os.getloadavg()[0]
         empty = empty_run_ms(warm_pool, config.repeats)
         steps_per_s, steps, python_share = frames_steps_per_s(warm_pool, config)
         contained, tried = hostile_contained(warm_pool)
@@ -244,6 +245,8 @@ def run(config: SandboxLimitsConfig) -> list[dict[str, Any]]:
             "empty_p50_ms": percentile(empty, 0.5), "empty_p90_ms": percentile(empty, 0.9),
             "frames_steps": steps, "frames_steps_per_s": steps_per_s, "frames_python_share": python_share,
             "hostile_contained": contained, "hostile_tried": tried,
+            # other jobs' load: on a shared box every interpreter start waits for a core
+            "load_avg_1m": round(load, 1), "cpus": os.cpu_count(),
         })
     cold, warm = rows
     warm["frames_speedup"] = warm["frames_steps_per_s"] / cold["frames_steps_per_s"]

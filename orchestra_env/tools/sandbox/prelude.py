@@ -234,6 +234,10 @@ MAIN_PID = None
 def main():
     global MAIN_PID
     cfg = json.loads(sys.argv[1])
+    site = cfg.get("site") or {}  # started with -S: do what `site` would, minus the .pth files
+    sys.path.extend(p for p in site.get("dirs", ()) if p not in sys.path)
+    sys.prefix = site.get("prefix", sys.prefix)
+    sys.exec_prefix = site.get("exec_prefix", sys.exec_prefix)
     if os.getpid() == 1:
         reap_as_init()
     MAIN_PID = os.getpid()

@@ -186,13 +186,32 @@ def _spawn(cfg: SubprocessConfig, isolation: Isolation, limits: Limits) -> Worke
             # bwrap's --die-with-parent covers its tree; a bare child asks the kernel itself
             "pdeathsig": isolation.name == "none",
         }
-        inner = [cfg.python, "-I", "-B", "-X", "utf8", f"{view.code_dir}/prelude.py", json.dumps(prelude_cfg)]
+        prelude_cfg["site"] = site_paths(cfg.python)
+        # -S: no `site` import. Its .pth files cost most of an interpreter's start (an editable
+        # install's finder imports pathlib, re, urllib...); the prelude adds site-packages itself
+        inner = [cfg.python, "-I", "-S", "-B", "-X", "utf8", f"{view.code_dir}/prelude.py", json.dumps(prelude_cfg)]
         proc = start_process(isolation.command(inner, run_dir), cwd=str(run_dir.work_dir), env=_child_env(view),
                              report_fd=report)
     except BaseException:
         run_dir.remove()
         raise
     return Worker(proc, run_dir, report[0])
+
+
+@functools.lru_cache(maxsize=None)
+def site_paths(python: str) -> dict[str, object]:
+    """What ``site`` would have set up in the interpreter (asked once per interpreter):
+    its site-packages folders and, for a venv, ``sys.prefix``/``sys.exec_prefix``."""
+    import subprocess
+
+    probe = "import json, site, sys; print(json.dumps([site.getsitepackages(), sys.prefix, sys.exec_prefix]))"
+    done = subprocess.run([python, "-I", "-c", probe], capture_output=True, text=True, timeout=60,
+                          env={"PATH": os.defpath})
+    try:
+        dirs, prefix, exec_prefix = json.loads(done.stdout)
+        return {"dirs": [p for p in dirs if isinstance(p, str)], "prefix": prefix, "exec_prefix": exec_prefix}
+    except ValueError:
+        return {}
 
 
 def _child_env(view: ChildView) -> dict[str, str]:
