@@ -102,3 +102,39 @@ def test_warm_empty_run_is_faster_than_cold():
         assert sorted(warm_s)[2] < sorted(cold_s)[2], (warm_s, cold_s)
     finally:
         warm.close()
+
+
+@pytest.mark.parametrize("warm_pool", [0, 1])
+def test_a_program_that_finishes_leaves_no_setsid_grandchild(warm_pool):
+    """The run ends on the prelude's 'done', before the namespace is torn down: what the
+    program left behind must still die with it."""
+    import uuid
+    from pathlib import Path
+
+    marker = f"left-behind-{uuid.uuid4().hex}"
+    box = SubprocessSandbox(warm_pool=warm_pool, audit_hook=False)
+    box.warm_up()
+    code = ("import subprocess, sys\n"
+            f"subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(30)', {marker!r}], start_new_session=True)\n"
+            "print('spawned')\n")
+    try:
+        result = box.run(code)
+        assert result.ok and result.stdout == "spawned\n" and box.warm_runs == warm_pool
+    finally:
+        box.close()
+    deadline = time.monotonic() + 2.0
+    while time.monotonic() < deadline:
+        alive = [p for p in Path("/proc").iterdir() if p.name.isdigit() and _cmdline_has(p, marker)]
+        if not alive:
+            break
+        time.sleep(0.05)
+    assert not alive
+
+
+def _cmdline_has(proc_dir, marker: str) -> bool:
+    try:
+        if marker.encode() not in (proc_dir / "cmdline").read_bytes():
+            return False
+        return (proc_dir / "stat").read_text().rsplit(")", 1)[1].split()[0] not in ("Z", "X")
+    except OSError:
+        return False

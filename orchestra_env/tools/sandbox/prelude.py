@@ -12,8 +12,7 @@ program, then the bytes the program itself reads as its stdin. So an interpreter
 started ahead of time and wait, already unprivileged, until the host hands it a program
 (the warm pool, ``pool.py``).
 
-Steps, in order: if we are pid 1 of a fresh pid namespace, fork and stay behind as a
-reaper (see ``reap_as_init``); optionally lower privileges (root becomes ``nobody``, so
+Steps, in order: apply the limits the host chose (``runner.Limits``); optionally lower privileges (root becomes ``nobody``, so
 the RLIMIT_NPROC set by the host applies); wait for and read the user's code; optionally
 install the audit hook; run the code as ``__main__`` with tracebacks that start at the
 user's code.
@@ -96,19 +95,6 @@ def make_guard(writable):
             busy.clear()
 
     return guard
-
-
-def reap_as_init():
-    """In a fresh pid namespace we are pid 1, whom the kernel shields from default-action
-    signals (SIGSEGV, SIGXCPU...). So fork: the child runs the code, we reap and relay."""
-    child = os.fork()
-    if child == 0:
-        return
-    while True:
-        pid, status = os.wait()
-        if pid == child:
-            code = os.waitstatus_to_exitcode(status)
-            os._exit(128 - code if code < 0 else code)  # shell convention: 128 + signal
 
 
 def report_done(fd, status):
@@ -238,8 +224,6 @@ def main():
     sys.path.extend(p for p in site.get("dirs", ()) if p not in sys.path)
     sys.prefix = site.get("prefix", sys.prefix)
     sys.exec_prefix = site.get("exec_prefix", sys.exec_prefix)
-    if os.getpid() == 1:
-        reap_as_init()
     MAIN_PID = os.getpid()
     limits = cfg.get("limits")
     if limits:

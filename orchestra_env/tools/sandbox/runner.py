@@ -2,9 +2,10 @@
 
 The child leads its own session, so one ``killpg`` reaches every process it started
 (unless one calls ``setsid`` itself; bwrap's pid namespace closes that gap).
-The program reports its own peak resident memory through a pipe at exit (see the
-prelude's ``report_peak_memory``); ``wait4``'s figure is the fallback for a killed program.
-Starting and finishing are separate so that a pool can start interpreters ahead of time.
+When the program finishes, the prelude writes ``done <status> <peak kB>`` to a report pipe
+(``Report``); the run ends there. A program killed before that has no memory figure:
+``wait4``'s would include the host's pre-``exec`` image. Starting and finishing are separate
+so that a pool can start interpreters ahead of time.
 """
 from __future__ import annotations
 
