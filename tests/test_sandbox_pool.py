@@ -138,3 +138,28 @@ def _cmdline_has(proc_dir, marker: str) -> bool:
         return (proc_dir / "stat").read_text().rsplit(")", 1)[1].split()[0] not in ("Z", "X")
     except OSError:
         return False
+
+
+def test_a_forked_process_gets_its_own_pool_and_leaves_the_parents_alone():
+    """AsyncVectorEnv forks workers after envs may have run code: a child must never use
+    (or hold the pipes of) the parent's spares."""
+    box = SubprocessSandbox(warm_pool=1)
+    box.warm_up()
+    parent_spare = box._pool._ready[0]
+    read_end, write_end = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # child: runs on a fresh pool of its own
+        try:
+            result = box.run("print('child')")
+            os.write(write_end, f"{result.stdout.strip()} {box.warm_runs}".encode())
+        finally:
+            os._exit(0)
+    os.close(write_end)
+    _, status = os.waitpid(pid, 0)
+    child_said = os.read(read_end, 100).decode()
+    os.close(read_end)
+    assert child_said == "child 0" and os.waitstatus_to_exitcode(status) == 0
+    assert parent_spare.proc.poll() is None  # the parent's spare is untouched, and serves it
+    result = box.run("import sys; print(sys.stdin.read())", stdin="parent")
+    assert result.stdout == "parent\n" and box.warm_runs == 1
+    box.close()

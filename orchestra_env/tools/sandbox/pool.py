@@ -14,6 +14,7 @@ forked a child ends: a spare forked by a short-lived caller thread would die wit
 from __future__ import annotations
 
 import atexit
+import os
 import queue
 import select
 import threading
@@ -107,6 +108,30 @@ class WarmPool:
                 self._ready.append(worker)
                 self._cond.notify_all()
 
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
+    def forget_after_fork(self) -> None:
+        """In a forked child (``AsyncVectorEnv`` workers): the spares belong to the parent.
+        Close our copies of their pipes (a copy of a stdin write end would keep a program in
+        the parent waiting for end-of-file) and never touch their processes."""
+        self._cond = threading.Condition()  # the parent's lock may have been held at fork
+        self._closed = True
+        for worker in self._ready:
+            for stream in (worker.proc.stdin, worker.proc.stdout, worker.proc.stderr):
+                try:
+                    if stream is not None:
+                        os.close(stream.fileno())
+                except (OSError, ValueError):
+                    pass
+            try:
+                os.close(worker.report_read_fd)
+            except OSError:
+                pass
+            worker.proc.returncode = 0  # not ours to wait for
+        self._ready = []
+
     def close(self) -> None:
         """Kill every spare and delete its files; the pool starts no more."""
         with self._cond:
@@ -155,6 +180,15 @@ class _Janitor:
 
 
 JANITOR = _Janitor()
+
+
+def _after_fork_in_child() -> None:
+    for pool in list(_LIVE_POOLS):
+        pool.forget_after_fork()
+    JANITOR.__init__()  # its thread did not survive the fork, its lock may be held
+
+
+os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 @atexit.register

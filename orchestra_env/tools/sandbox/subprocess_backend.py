@@ -133,6 +133,8 @@ class SubprocessSandbox:
         return Limits(cfg.memory_mb, cfg.cpu_s or math.ceil(timeout) + 1, cfg.max_file_mb, cfg.max_processes)
 
     def _ensure_pool(self) -> WarmPool | None:
+        if self._pool is not None and self._pool.closed:  # e.g. inherited through fork
+            self._pool = None
         if self._pool is None and self.config.warm_pool > 0:
             self._pool = WarmPool(functools.partial(_spawn, self.config, self._isolation, self._pool_limits),
                                   self.config.warm_pool)
