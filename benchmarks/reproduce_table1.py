@@ -72,13 +72,14 @@ def published() -> dict[tuple[str, str], dict[str, float | None]]:
     return out
 
 
-def setting_catalogue(setting: str, model: str) -> dict[str, Any]:
-    """The catalogue of one cell: the model's own aliases (``self-<role>``), plus the full
-    alias set for ``all_tools``. The model is the orchestrator, billed at its own price."""
+def setting_catalogue(setting: str, model: str, calibration: str | None = None) -> dict[str, Any]:
+    """The catalogue of one cell: the model's own aliases (``self-<role>``, at the latency of
+    the model's card in ``calibration``), plus the full alias set for ``all_tools``. The model
+    is the orchestrator, billed at its own price."""
     from orchestra_env.experts.simulated import Calibration
 
     data = yaml.safe_load(resources.files("orchestra_env").joinpath("data/catalogue.yaml").read_text())
-    latency = Calibration.load().card(model).latency_s
+    latency = Calibration.load(calibration).card(model).latency_s
     own = {f"self-{role}": {"role": role, "model": model, "latency_s": latency} for role in ROLES}
     data["aliases"] = {**(data["aliases"] if setting == "all_tools" else {}), **own}
     data["orchestrator"] = model
@@ -116,7 +117,8 @@ def run_cell(benchmark: str, setting: str, paper_model: str, config: ReproduceCo
 
     model = MODELS[paper_model]
     episodes: dict[str, list[float]] = {"correct": [], "cost_usd": [], "latency_s": []}
-    for env in _envs(benchmark, setting_catalogue(setting, model), hle_path, config.experts):
+    calibration = ((config.experts or {}).get("default") or {}).get("calibration")
+    for env in _envs(benchmark, setting_catalogue(setting, model, calibration), hle_path, config.experts):
         try:
             policy = _AnswerAlone() if setting == "no_tools" else PromptedPolicy(model=model, seed=config.seed)
             n = min(config.n, len(env.unwrapped.tasks))
