@@ -7,10 +7,10 @@ how many tokens it bills, how long it takes) and every accuracy, cost and latenc
 produced by running episodes in the env; the table is read only to set the knobs, by this
 script, never by hand. Three stages, in this order; what is fitted, to what:
 
-``accuracy`` and ``experts`` (bisection: accuracy rises with each knob)
-  * ``models.<M>.skill.tau2`` <- ``M``'s ``basic_tools`` tau2 accuracy (its only tau2 figure
+``tau2``, ``basic``, ``experts`` (bisection: accuracy rises with each knob)
+  * (``tau2``) ``models.<M>.skill.tau2`` <- ``M``'s ``basic_tools`` tau2 accuracy (its only tau2 figure
     without other models' help: it drives the domain tools, taking advice from itself).
-  * ``orchestrators.<M>.gather_mean`` <- ``M``'s ``basic_tools`` FRAMES accuracy (evidence it
+  * (``basic``) ``orchestrators.<M>.gather_mean`` <- ``M``'s ``basic_tools`` FRAMES accuracy (evidence it
     gathers with its own searches and reasoning before answering).
   * (``experts``) ``orchestrators.<M>.gather_experts`` <- ``M``'s ``all_tools`` FRAMES accuracy (how many
     calls it makes when other models are on offer; which ones is ``prefer``, from tool_use.csv).
@@ -27,9 +27,10 @@ the squared log error of the cell's ratio on every benchmark that publishes it)
 Not fitted (predictions the reproduction checks): every HLE cell, tau2 ``all_tools`` accuracy,
 every ``all_tools`` cost and latency ratio, tau2's ratios' departure from FRAMES/HLE's.
 
-Behaviour does not depend on the billing knobs, and ``gather_experts`` acts only where other
-models are on offer (``all_tools``), so ``--stages experts cost`` refits those over the
-``accuracy`` stage already in ``fitted.yaml``; a full fit (the default) starts from
+Behaviour does not depend on the billing knobs, tau2's skill does not act on FRAMES/HLE,
+``gather_mean`` acts only without other models on offer and ``gather_experts`` only with them,
+so ``--stages tau2 cost`` (say) refits those keys over the other stages' in ``fitted.yaml``
+(the cost stage must follow any behaviour stage); a full fit (the default) starts from
 ``calibration.yaml`` alone.
 
     python -m benchmarks.fit_calibration              # ~ 15 minutes on 2 cores
@@ -49,7 +50,13 @@ import yaml
 from benchmarks import reproduce_table1 as rep
 
 FITTED = Path(__file__).resolve().parents[1] / "orchestra_env" / "experts" / "fitted.yaml"
-STAGES = ("accuracy", "experts", "cost")
+STAGES = ("tau2", "basic", "experts", "cost")
+STAGE_KEYS = {  # what each stage writes: (section, key)
+    "tau2": [("models", "skill.tau2")], "basic": [("orchestrators", "gather_mean")],
+    "experts": [("orchestrators", "gather_experts")],
+    "cost": [("models", "thinking_tokens"), ("models", "latency_s"),
+             ("orchestrators", "turn_tokens"), ("orchestrators", "turn_latency_s")],
+}
 REF_MODEL = "GPT-5"
 
 
@@ -124,20 +131,26 @@ def _nested(*keys_and_value: Any) -> dict[str, Any]:
     return out
 
 
-def fit_accuracy(run: Runner, models: Sequence[str], steps: int) -> None:
+def fit_tau2(run: Runner, models: Sequence[str], steps: int) -> None:
     pub = rep.published()
     for paper_model in models:
         model = rep.MODELS[paper_model]
-        basic, full = pub[("basic_tools", paper_model)], pub[("all_tools", paper_model)]
         tau2 = bisect(lambda x: run.cell("tau2", "basic_tools", paper_model,
                                          _nested("models", model, "skill", "tau2", x))["acc"],
-                      float(basic["tau2"]), 0.01, 0.99, steps)
+                      float(pub[("basic_tools", paper_model)]["tau2"]), 0.01, 0.99, steps)
         _set(run.overlay, "models", model, "skill", "tau2", tau2)
+        print(f"{paper_model}: tau2 skill {tau2}", flush=True)
+
+
+def fit_basic(run: Runner, models: Sequence[str], steps: int) -> None:
+    pub = rep.published()
+    for paper_model in models:
+        model = rep.MODELS[paper_model]
         gather = bisect(lambda x: run.cell("frames", "basic_tools", paper_model,
                                            _nested("orchestrators", model, "gather_mean", x))["acc"],
-                        float(basic["frames"]), 0.0, 8.0, steps)
+                        float(pub[("basic_tools", paper_model)]["frames"]), 0.0, 8.0, steps)
         _set(run.overlay, "orchestrators", model, "gather_mean", gather)
-        print(f"{paper_model}: tau2 skill {tau2}, gather_mean {gather}", flush=True)
+        print(f"{paper_model}: gather_mean {gather}", flush=True)
 
 
 def fit_experts(run: Runner, models: Sequence[str], steps: int) -> None:
@@ -230,38 +243,36 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--out", default=str(FITTED))
     args = parser.parse_args(argv)
     out = Path(args.out)
-    overlay: dict[str, Any] = {}
-    if "accuracy" not in args.stages and out.exists():  # later stages over the behaviour fitted before
-        overlay = yaml.safe_load(out.read_text()) or {}
-        drop = {"models": [], "orchestrators": []}
-        if "experts" in args.stages:
-            drop["orchestrators"].append("gather_experts")
-        if "cost" in args.stages:
-            drop["models"] += [OWN[m][0] for m in OWN]
-            drop["orchestrators"] += [TURN[m][0] for m in TURN]
-        for section, keys in drop.items():
+    # stages not run keep their keys from the existing fit (each stage's knobs act where the others'
+    # do not, see the docstring); the keys of the stages run are refitted from calibration.yaml
+    overlay: dict[str, Any] = (yaml.safe_load(out.read_text()) or {}) if out.exists() else {}
+    for stage in args.stages:
+        for section, key in STAGE_KEYS[stage]:
             for card in (overlay.get(section) or {}).values():
-                for key in keys:
-                    card.pop(key, None)
+                node, *path = key.split(".")
+                if path:
+                    (card.get(node) or {}).pop(path[0], None)
+                else:
+                    card.pop(node, None)
     if out.exists():
         out.unlink()  # Calibration.load() must not merge the old fit under the new one
+    header = (f"# WRITTEN BY benchmarks/fit_calibration.py (do not edit by hand): seed {args.seed}, n {args.n}, "
+              f"HLE fixture n {args.hle_n}, {args.steps} bisection steps, last stages run: {' '.join(args.stages)}.\n"
+              "# Fitted to ToolOrchestra Table 1 (orchestra_env/data/toolorchestra/table1.csv); what each key is\n"
+              "# fitted to: see the docstring of benchmarks/fit_calibration.py. Merged over calibration.yaml by\n"
+              "# Calibration.load().\n")
+    fits = {"tau2": fit_tau2, "basic": fit_basic, "experts": fit_experts,
+            "cost": lambda run, models, steps: fit_billing(run, models)}
     with tempfile.TemporaryDirectory() as tmp:
         from orchestra_env.data.hle import write_synthetic_hle
 
         hle = str(write_synthetic_hle(Path(tmp) / "synthetic_hle.jsonl", n=args.hle_n, seed=args.seed))
         run = Runner(args.n, args.hle_n, args.seed, hle, overlay)
-        if "accuracy" in args.stages:
-            fit_accuracy(run, args.models, args.steps)
-        if "experts" in args.stages:
-            fit_experts(run, args.models, args.steps)
-        if "cost" in args.stages:
-            fit_billing(run, args.models)
-    header = (f"# WRITTEN BY benchmarks/fit_calibration.py (do not edit by hand): seed {args.seed}, n {args.n}, "
-              f"HLE fixture n {args.hle_n}, {args.steps} bisection steps, stages {' '.join(args.stages)}.\n"
-              "# Fitted to ToolOrchestra Table 1 (orchestra_env/data/toolorchestra/table1.csv); what each key is\n"
-              "# fitted to: see the docstring of benchmarks/fit_calibration.py. Merged over calibration.yaml by\n"
-              "# Calibration.load().\n")
-    out.write_text(header + yaml.safe_dump(run.overlay, sort_keys=True))
+        for stage in (s for s in STAGES if s in args.stages):
+            fits[stage](run, args.models, args.steps)
+            staged = out.with_suffix(".partial.yaml")  # a stage's result survives a later stage's failure
+            staged.write_text(header + yaml.safe_dump(run.overlay, sort_keys=True))
+    staged.replace(out)
     print(f"wrote {out}")
     return 0
 

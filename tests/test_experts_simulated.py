@@ -339,3 +339,17 @@ def test_fit_solver_finds_the_knob_of_affine_ratios():
     both = solve_affine([(0.1, 0.002), (0.3, 0.002)], 0.5, 0.0, 1000.0)
     assert 100.0 < both < 200.0
     assert solve_affine([(0.9, 0.002)], 0.5, 0.0, 1000.0) == 0.0  # clipped at the range
+
+
+def test_advice_follows_progress_in_the_context_the_env_renders():
+    """The tau2 env shows an expert ``[agent calls name(...)]`` lines (Dialogue.render); a done
+    step must count as done there, or the adviser repeats the first step forever."""
+    from orchestra_env.experts.simulated import _steps_done
+
+    rendered = 'So far:\n[agent calls get_user({"user_id": "u1"})]\n[tool result] {"name": "Ann"}'
+    assert _steps_done(PLAN, rendered) == 1
+    assert _steps_done(PLAN, "So far: nothing") == 0
+    texts = {with_task(agentic_task(), SIM.complete,
+                       ExpertRequest("gpt-5", ({"role": "user", "content": rendered},), role="expert", seed=s)).text
+             for s in range(40)}
+    assert 'Next step: {"tool": "get_order", "arguments": {"order_id": "o7"}}' in texts

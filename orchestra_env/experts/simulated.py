@@ -319,14 +319,16 @@ def plan_steps(task: Task) -> list[dict[str, Any]]:
 
 
 def _steps_done(steps: Sequence[Mapping[str, Any]], prompt: str) -> int:
-    """How many leading steps the conversation shows done: a tool's output is tagged ``[name]``
-    in the context the expert is shown, so the k-th call of a tool is done when the tag appears
-    k times. A ``respond`` step is never counted done (what was said is not tagged)."""
+    """How many leading steps the conversation shows done: the context an expert is shown
+    renders each call as ``[agent calls name(...)]`` (or, in a bare transcript, tags its output
+    ``[name]``), so the k-th call of a tool is done when the tool appears k times. A ``respond``
+    step is never counted done (what was said is not tagged)."""
     seen: dict[str, int] = {}
     for i, step in enumerate(steps):
         name = step["tool"]
         seen[name] = seen.get(name, 0) + 1
-        if name == "respond" or prompt.count(f"[{name}]") < seen[name]:
+        done = len(re.findall(rf"\[{re.escape(name)}\]|calls {re.escape(name)}\(", prompt))
+        if name == "respond" or done < seen[name]:
             return i
     return len(steps)
 
