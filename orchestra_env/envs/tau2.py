@@ -52,20 +52,23 @@ def _tau2(episode: Episode) -> Tau2Episode:
 
 class DomainTool(SchemaTool):
     """A domain tool offered to the policy: schema from the method's signature, run in the
-    episode's own world. ``transfer_to_human_agents`` ends the episode, as tau2's user does."""
+    episode's own world. ``transfer_to_human_agents`` ends the episode, as tau2's user does
+    (solo and ``exact``: it does not, tau2's solo agent stops only on ``done``)."""
 
-    def __init__(self, name: str, method: Callable[..., Any]) -> None:
+    def __init__(self, name: str, method: Callable[..., Any], exact: bool = False, solo: bool = False) -> None:
         super().__init__(name, tool_summary(method), resolved_fields(method))
+        self.exact, self.solo = exact, solo
 
     def validate(self, arguments: Mapping[str, Any]) -> dict[str, Any]:
-        super().validate(arguments)  # schema check only; the world coerces the raw arguments
+        if not self.exact:  # exact: tau2 checks nothing before the tool runs
+            super().validate(arguments)  # schema check only; the world coerces the raw arguments
         return dict(arguments)
 
     def __call__(self, arguments: Mapping[str, Any], episode: Episode) -> ToolResult:
         state = _tau2(episode)
         output, failed = state.world.call(self.name, arguments)
         state.conversation.add(Turn("tool", content=output, tool=self.name, error=failed))
-        if self.name == TRANSFER_TOOL and not failed:
+        if self.name == TRANSFER_TOOL and not failed and not (self.solo and self.exact):
             state.dialogue.end = "transfer"
             return ToolResult(output, terminal=True)
         return ToolResult(output, error=output if failed else None)
@@ -119,8 +122,8 @@ class Tau2Env(OrchestraEnv):
     task's initial state (data updates, initialisation actions, prior messages) is applied.
 
     ## Episode End
-    Terminated when the user stops (``###STOP###``), on a transfer to a human, or (solo) when
-    ``done`` is called; truncated after ``max_turns``.
+    Terminated when the user stops (``###STOP###``), on a transfer to a human (not in solo
+    mode with ``tau2_exact``), or (solo) when ``done`` is called; truncated after ``max_turns``.
 
     ## Arguments
     ``domain``: "airline", "retail", "telecom" or "mock". ``split``: "all" or a split of
@@ -129,7 +132,10 @@ class Tau2Env(OrchestraEnv):
     real backend in ``experts``). ``solo``: the agent gets the ticket and no user (domains
     with a solo policy: mock, telecom). ``user_max_turns``: the scripted user's patience.
     ``experts``: expert pool config or an ``Expert``. ``judge_model``: model for NL
-    assertions. Others: see :class:`OrchestraEnv`.
+    assertions. ``tau2_exact`` (default True): tool calls run as tau2-bench runs them
+    (arguments passed raw, tau2's error texts, numbers as passed, solo ends only on ``done``);
+    False: arguments validated and coerced first (see docs/tau2.md). Others: see
+    :class:`OrchestraEnv`.
 
     ## Version History
     * v0: initial release.
@@ -149,6 +155,7 @@ class Tau2Env(OrchestraEnv):
         experts: "Mapping[str, Any] | Expert | None" = None,
         judge_model: str | None = None,
         tasks: Sequence[Tau2Task] | None = None,
+        tau2_exact: bool = True,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -161,6 +168,7 @@ class Tau2Env(OrchestraEnv):
             raise ValueError("user='llm' needs user_model=<a model name served by the experts backend>")
         self.split, self.user_kind, self.user_model = split, user, user_model
         self.user_max_turns, self.solo, self.judge_model = user_max_turns, solo, judge_model
+        self.tau2_exact = bool(tau2_exact)
         self._experts = ExpertsOnDemand(experts)
         self._given_tasks = list(tasks) if tasks is not None else None
         self._tau2_tasks: dict[str, Tau2Task] | None = None
@@ -214,11 +222,12 @@ class Tau2Env(OrchestraEnv):
     # ------------------------------------------------------------------ hooks
     def _make_tools(self) -> dict[str, Tool]:
         tools: dict[str, Tool] = {
-            name: DomainTool(name, method) for name, method in self.domain.tools_cls.tool_methods().items()
+            name: DomainTool(name, method, self.tau2_exact, self.solo)
+            for name, method in self.domain.tools_cls.tool_methods().items()
         }
         if self.solo and self.domain.user_tools_cls is not None:
             for name, method in self.domain.user_tools_cls.tool_methods().items():
-                tools[name] = DomainTool(name, method)
+                tools[name] = DomainTool(name, method, self.tau2_exact, self.solo)
         if self.solo:
             tools["done"] = DoneTool()
         else:
@@ -228,7 +237,7 @@ class Tau2Env(OrchestraEnv):
 
     def _start(self, episode: Episode) -> str:
         task = self.tau2_tasks[episode.task.task_id]
-        world = Tau2Environment(self.domain, solo=self.solo)
+        world = Tau2Environment(self.domain, solo=self.solo, exact=self.tau2_exact)
         world.apply_initial_state(task.initial_state)
         conversation = Conversation.from_history(task.initial_state.message_history if task.initial_state else None)
         user = None if self.solo else self._make_user(task, episode)
@@ -256,6 +265,12 @@ class Tau2Env(OrchestraEnv):
             if call.tool in self.tools:  # tau2 counts every tool call made, even failing ones
                 _tau2(self.episode).conversation.add(Turn("assistant", tool=call.tool, arguments=dict(call.arguments)))
         return call
+
+    def _dispatch(self, call: ToolCall | ParseError, episode: Episode) -> tuple[ToolResult, bool]:
+        if self.tau2_exact and isinstance(call, ToolCall) and call.tool not in self.tools:
+            output, _ = _tau2(episode).world.call(call.tool, call.arguments)  # tau2: "Error: Tool 'x' not found."
+            return ToolResult(output, error=output), False
+        return super()._dispatch(call, episode)
 
     def _evaluate(self, episode: Episode) -> dict[str, Any]:
         state = _tau2(episode)
