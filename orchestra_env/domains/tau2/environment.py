@@ -111,7 +111,7 @@ def to_json_str(value: Any) -> str:
 
 def _plain(value: Any) -> Any:
     if isinstance(value, pydantic.BaseModel):
-        return value.model_dump()
+        return value.model_dump(warnings=False)  # exact mode may store a raw value of another type
     if isinstance(value, (str, type(None))):
         return value
     if isinstance(value, (bool, int, float)):
