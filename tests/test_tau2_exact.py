@@ -246,3 +246,21 @@ def test_registered_ids_default_to_exact_and_schema_is_the_same_in_both_modes():
     validated = Tau2Env("airline", tau2_exact=False)
     assert [t.schema() for t in made.tools.values()] == [t.schema() for t in validated.tools.values()]
     assert made.tools_text() == validated.tools_text()
+
+
+# ---------------------------------------------------------------- retail's two swapping tools
+@pytest.mark.parametrize("exact", [True, False])
+def test_item_swap_errors_keep_each_tools_own_text(exact):
+    # tau2 retail/tools.py: modify_pending_order_items and exchange_delivered_order_items run the
+    # same checks with their own messages (a period only in the exchange's count mismatch)
+    w = world("retail", exact)
+    pending, delivered = ("#W5918442", "1725100896"), ("#W4817420", "6777246137")
+    modify = w.call("modify_pending_order_items", {"order_id": pending[0], "item_ids": [pending[1]],
+                                                   "new_item_ids": [], "payment_method_id": "x"})
+    exchange = w.call("exchange_delivered_order_items", {"order_id": delivered[0], "item_ids": [delivered[1]],
+                                                         "new_item_ids": [], "payment_method_id": "x"})
+    wrong = w.call("exchange_delivered_order_items", {"order_id": pending[0], "item_ids": [],
+                                                      "new_item_ids": [], "payment_method_id": "x"})
+    assert modify == ("Error: The number of items to be exchanged should match", True)
+    assert exchange == ("Error: The number of items to be exchanged should match.", True)
+    assert wrong == ("Error: Non-delivered order cannot be exchanged", True)
