@@ -264,3 +264,19 @@ def test_item_swap_errors_keep_each_tools_own_text(exact):
     assert modify == ("Error: The number of items to be exchanged should match", True)
     assert exchange == ("Error: The number of items to be exchanged should match.", True)
     assert wrong == ("Error: Non-delivered order cannot be exchanged", True)
+
+
+@pytest.mark.parametrize("exact", [True, False])
+def test_solo_text_message(exact):
+    # tau2 orchestrator.py: in solo mode a message that is not a tool call and not a stop ends
+    # the run with TerminationReason.AGENT_ERROR, and evaluate_simulation scores that 0
+    env = Tau2Env("telecom", solo=True, tau2_exact=exact, format_penalty=0.25)
+    env.reset(seed=0, options={"task_id": "[mobile_data_issue]user_abroad_roaming_enabled_off[PERSONA:None]"})
+    env.step({"tool": "toggle_roaming", "arguments": {}})  # the fix: done now would score 1
+    _, reward, terminated, _, info = env.step("The roaming is fixed now.")
+    if exact:
+        assert terminated and info["end_reason"] == "agent_error" and info["reward"] == 0.0 and reward == 0.0
+    else:  # validated mode: a malformed action, penalised; the episode goes on and `done` scores 1
+        assert not terminated and info["format_error"] and reward == -0.25
+        _, _, terminated, _, info = env.step({"tool": "done", "arguments": {}})
+        assert terminated and info["reward"] == 1.0

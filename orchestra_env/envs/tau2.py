@@ -21,6 +21,7 @@ from orchestra_env.tools.base import SchemaTool, Tool, ToolResult
 from orchestra_env.tools.experts import CallExpertTool
 
 TRANSFER_TOOL = "transfer_to_human_agents"
+SOLO_TEXT = "<solo text>"  # exact solo mode: plain text, which ends tau2's solo run (AGENT_ERROR)
 AGENT_INSTRUCTION = (
     "You are a customer service agent. Help the user according to the policy below. Each "
     "turn, either send the user a message (the `respond` tool, or plain text) or call one "
@@ -123,7 +124,8 @@ class Tau2Env(OrchestraEnv):
 
     ## Episode End
     Terminated when the user stops (``###STOP###``), on a transfer to a human (not in solo
-    mode with ``tau2_exact``), or (solo) when ``done`` is called; truncated after ``max_turns``.
+    mode with ``tau2_exact``), or (solo) when ``done`` is called or, with ``tau2_exact``, on a
+    text message (scored 0, tau2's ``AGENT_ERROR``); truncated after ``max_turns``.
 
     ## Arguments
     ``domain``: "airline", "retail", "telecom" or "mock". ``split``: "all" or a split of
@@ -261,12 +263,19 @@ class Tau2Env(OrchestraEnv):
 
     def _parse(self, action: Any) -> ToolCall | ParseError:
         call = parse_action(action) if self.solo else message_or_call(action)
+        if self.solo and self.tau2_exact and isinstance(call, ParseError):
+            text = message_or_call(action)
+            if isinstance(text, ToolCall):  # text, not a broken call
+                return ToolCall(SOLO_TEXT, text.arguments)
         if isinstance(call, ToolCall) and self.episode is not None and call.tool not in ("respond", "done", "call_expert"):
             if call.tool in self.tools:  # tau2 counts every tool call made, even failing ones
                 _tau2(self.episode).conversation.add(Turn("assistant", tool=call.tool, arguments=dict(call.arguments)))
         return call
 
     def _dispatch(self, call: ToolCall | ParseError, episode: Episode) -> tuple[ToolResult, bool]:
+        if isinstance(call, ToolCall) and call.tool == SOLO_TEXT:
+            _tau2(episode).dialogue.end = "agent_error"
+            return ToolResult("", terminal=True, error="agent_error: text in solo mode"), False
         if self.tau2_exact and isinstance(call, ToolCall) and call.tool not in self.tools:
             output, _ = _tau2(episode).world.call(call.tool, call.arguments)  # tau2: "Error: Tool 'x' not found."
             return ToolResult(output, error=output), False
@@ -277,7 +286,8 @@ class Tau2Env(OrchestraEnv):
         judge = NLAssertionJudge(self._experts, self.judge_model) if self.judge_model else None
         end = state.dialogue.end
         info: RewardInfo = evaluate(self.domain, state.task, state.world, state.conversation,
-                                    finished=end is not None, nl_judge=judge)
+                                    finished=end not in (None, "agent_error"), nl_judge=judge,
+                                    premature="text message in solo mode" if end == "agent_error" else "max turns reached")
         return {
             "correct": abs(info.reward - 1.0) <= 1e-6,
             "reward": info.reward,

@@ -85,10 +85,14 @@ def evaluate(
     *,
     finished: bool = True,
     nl_judge: "NLAssertionJudge | None" = None,
+    premature: str = "max turns reached",
 ) -> RewardInfo:
-    """Score an episode from its final world and its conversation (tau2's ``ALL`` mode)."""
+    """Score an episode from its final world and its conversation (tau2's ``ALL`` mode).
+    An unfinished episode (truncated; solo text in exact mode, tau2's ``AGENT_ERROR``) scores
+    0, as tau2's ``evaluate_simulation`` does for any end but an agent or user stop;
+    ``premature`` says why in the note."""
     if not finished:
-        return RewardInfo(0.0, note="Simulation terminated prematurely (max turns reached).")
+        return RewardInfo(0.0, note=f"Simulation terminated prematurely ({premature}).")
     criteria = task.evaluation_criteria
     if criteria is None:
         return RewardInfo(1.0, note="No evaluation criteria")
