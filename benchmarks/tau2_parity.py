@@ -38,13 +38,14 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks.common import BenchConfig, run_recorded
-from orchestra_env.domains.conversation import Conversation, Turn
+from orchestra_env.domains.conversation import Conversation
 from orchestra_env.domains.tau2 import get_domain
 from orchestra_env.domains.tau2.domain import DATA_DIR
 from orchestra_env.domains.tau2.environment import Tau2Environment
 from orchestra_env.domains.tau2.evaluation import evaluate
 from orchestra_env.domains.tau2.tasks import Tau2Task, load_tasks
 from orchestra_env.envs.tau2 import solo_compatible
+from orchestra_env.transcript import ToolCallTurn, ToolResultTurn
 
 PERTURBATIONS = ("int_as_float", "int_as_str", "str_as_list", "str_as_int", "drop_arg", "extra_arg", "unknown_tool")
 
@@ -164,10 +165,9 @@ def run_ours(case: dict[str, Any], exact: bool) -> dict[str, Any]:
     conversation = Conversation.from_history(task.initial_state.message_history if task.initial_state else None)
     outputs = []
     for c in case["calls"]:
-        role = "assistant" if c["requestor"] == "assistant" else "user"
-        conversation.add(Turn(role, tool=c["name"], arguments=dict(c["arguments"]), requestor=c["requestor"]))
+        conversation.add(ToolCallTurn(c["name"], dict(c["arguments"]), requestor=c["requestor"]))
         text, failed = world.call(c["name"], c["arguments"], c["requestor"])
-        conversation.add(Turn("tool", content=text, tool=c["name"], requestor=c["requestor"], error=failed))
+        conversation.add(ToolResultTurn(c["name"], text, requestor=c["requestor"], error=text if failed else None))
         outputs.append([text, failed])
     info = evaluate(domain, task, world, conversation)
     env_reward = 1.0
