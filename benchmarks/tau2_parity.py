@@ -185,7 +185,7 @@ def run_ours(case: dict[str, Any], exact: bool) -> dict[str, Any]:
 
 # ---------------------------------------------------------------------------- tau2's side
 TAU2_RUNNER = r'''
-import hashlib, json, sys, importlib
+import hashlib, json, pickle, sys, importlib
 from tau2.data_model.message import AssistantMessage, ToolCall, UserMessage
 from tau2.data_model.tasks import Task
 from tau2.evaluator.evaluator_action import ActionEvaluator
@@ -199,18 +199,22 @@ def constructor(domain):
     mod = importlib.import_module(f"tau2.domains.{domain}.environment")
     if domain not in pristine:
         env = mod.get_environment()
-        pristine[domain] = (env.tools.db, env.user_tools.db if env.user_tools is not None else None)
+        # pickled once, unpickled per environment: a fresh copy, far faster than a deep copy
+        pristine[domain] = (pickle.dumps(env.tools.db),
+                            pickle.dumps(env.user_tools.db) if env.user_tools is not None else None)
         tasks[domain] = {t["id"]: Task.model_validate(t) for t in json.load(open(tasks_files[domain]))}
     db, user_db = pristine[domain]
     def make(solo_mode=False, **kw):
-        kwargs = {"db": db.model_copy(deep=True), "solo_mode": solo_mode}
+        kwargs = {"db": pickle.loads(db), "solo_mode": solo_mode}
         if user_db is not None:
-            kwargs["user_db"] = user_db.model_copy(deep=True)
+            kwargs["user_db"] = pickle.loads(user_db)
         return mod.get_environment(**kwargs)
     return make
 
 out = []
-for case in cases:
+for n, case in enumerate(cases):
+    if n % 50 == 0:
+        print(f"tau2: {n}/{len(cases)}", file=sys.stderr, flush=True)
     make = constructor(case["domain"])
     task = tasks[case["domain"]][case["task_id"]]
     state = task.initial_state
@@ -264,11 +268,13 @@ def run_tau2(cfg: ParityConfig, cases: list[dict[str, Any]]) -> list[dict[str, A
         env = {**os.environ, "TAU2_DATA_DIR": str(root), "LOGURU_LEVEL": "ERROR"}
         if cfg.tau2_src:
             env["PYTHONPATH"] = cfg.tau2_src
-        done = subprocess.run([cfg.tau2_python, str(Path(tmp) / "runner.py"), str(Path(tmp) / "cases.json"),
-                               str(Path(tmp) / "tasks.json")], capture_output=True, text=True, env=env,
-                              timeout=3600, cwd=tmp)
+        log = Path(tmp) / "runner.log"
+        with log.open("w") as err:  # progress lines, and tau2's own log
+            done = subprocess.run([cfg.tau2_python, str(Path(tmp) / "runner.py"), str(Path(tmp) / "cases.json"),
+                                   str(Path(tmp) / "tasks.json")], stdout=subprocess.PIPE, stderr=err, text=True,
+                                  env=env, timeout=3600, cwd=tmp)
         if done.returncode != 0:
-            raise RuntimeError(f"tau2 runner failed:\n{done.stderr[-4000:]}")
+            raise RuntimeError(f"tau2 runner failed:\n{log.read_text()[-4000:]}")
         return json.loads(done.stdout)
 
 
