@@ -54,6 +54,7 @@ PERTURBATIONS = ("int_as_float", "int_as_str", "str_as_list", "str_as_int", "dro
 class ParityConfig(BenchConfig):
     domains: list[str] = field(default_factory=lambda: ["airline", "retail", "mock", "telecom"])
     perturbed_per_task: int = 2
+    tasks_per_domain: int = 0  # the first N tasks of each domain's task file; 0 = all
     random_calls: int = 5
     tau2_python: str = ""
     tau2_src: str = ""
@@ -128,6 +129,8 @@ def all_cases(cfg: ParityConfig) -> list[dict[str, Any]]:
     for domain in cfg.domains:
         d = get_domain(domain)
         tasks = list(_tasks(domain).values())
+        if cfg.tasks_per_domain:
+            tasks = tasks[:cfg.tasks_per_domain]
         values: dict[str, list[Any]] = {}
         for t in tasks:
             for a in t.gold_actions:
@@ -185,7 +188,7 @@ def run_ours(case: dict[str, Any], exact: bool) -> dict[str, Any]:
 
 # ---------------------------------------------------------------------------- tau2's side
 TAU2_RUNNER = r'''
-import hashlib, json, pickle, sys, importlib
+import hashlib, json, sys, importlib
 from tau2.data_model.message import AssistantMessage, ToolCall, UserMessage
 from tau2.data_model.tasks import Task
 from tau2.evaluator.evaluator_action import ActionEvaluator
@@ -199,15 +202,16 @@ def constructor(domain):
     mod = importlib.import_module(f"tau2.domains.{domain}.environment")
     if domain not in pristine:
         env = mod.get_environment()
-        # pickled once, unpickled per environment: a fresh copy, far faster than a deep copy
-        pristine[domain] = (pickle.dumps(env.tools.db),
-                            pickle.dumps(env.user_tools.db) if env.user_tools is not None else None)
+        # dumped once, validated per environment: a fresh copy, 3x faster than a deep copy or pickle
+        pristine[domain] = ((type(env.tools.db), env.tools.db.model_dump_json()),
+                            (type(env.user_tools.db), env.user_tools.db.model_dump_json())
+                            if env.user_tools is not None else None)
         tasks[domain] = {t["id"]: Task.model_validate(t) for t in json.load(open(tasks_files[domain]))}
     db, user_db = pristine[domain]
     def make(solo_mode=False, **kw):
-        kwargs = {"db": pickle.loads(db), "solo_mode": solo_mode}
+        kwargs = {"db": db[0].model_validate_json(db[1]), "solo_mode": solo_mode}
         if user_db is not None:
-            kwargs["user_db"] = pickle.loads(user_db)
+            kwargs["user_db"] = user_db[0].model_validate_json(user_db[1])
         return mod.get_environment(**kwargs)
     return make
 
@@ -265,7 +269,7 @@ def run_tau2(cfg: ParityConfig, cases: list[dict[str, Any]]) -> list[dict[str, A
         tasks_files = {d: str(root / "tau2" / "domains" / d / get_domain(d).tasks_path.name) for d in cfg.domains}
         (Path(tmp) / "tasks.json").write_text(json.dumps(tasks_files))
         (Path(tmp) / "runner.py").write_text(TAU2_RUNNER)
-        env = {**os.environ, "TAU2_DATA_DIR": str(root), "LOGURU_LEVEL": "ERROR"}
+        env = {**os.environ, "TAU2_DATA_DIR": str(root), "LOGURU_LEVEL": "ERROR", "LITELLM_LOCAL_MODEL_COST_MAP": "True"}
         if cfg.tau2_src:
             env["PYTHONPATH"] = cfg.tau2_src
         log = Path(tmp) / "runner.log"
@@ -325,10 +329,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--domains", nargs="+", default=ParityConfig().domains)
     parser.add_argument("--perturbed-per-task", type=int, default=2)
     parser.add_argument("--random-calls", type=int, default=5)
+    parser.add_argument("--tasks-per-domain", type=int, default=0, help="first N tasks per domain (0: all)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", default=ParityConfig().out)
     a = parser.parse_args(argv)
     cfg = ParityConfig(domains=a.domains, perturbed_per_task=a.perturbed_per_task, random_calls=a.random_calls,
+                       tasks_per_domain=a.tasks_per_domain,
                        tau2_python=a.tau2_python, tau2_src=a.tau2_src, seed=a.seed, out=a.out,
                        envs=[], policies=[])
     rows, _, paths = run_recorded("tau2_parity", cfg, compare)
