@@ -124,9 +124,9 @@ def sequences(domain: str, task: Tau2Task, values: dict[str, list[Any]], rng: ra
 
 
 def all_cases(cfg: ParityConfig) -> list[dict[str, Any]]:
-    rng = random.Random(cfg.seed)
     cases = []
     for domain in cfg.domains:
+        rng = random.Random(f"{cfg.seed}:{domain}")  # a domain's cases do not depend on the others run
         d = get_domain(domain)
         tasks = list(_tasks(domain).values())
         if cfg.tasks_per_domain:

@@ -179,13 +179,17 @@ class TelecomUserTools(ToolKit):
         Args:
             mode: The preferred network mode: '4g_5g_preferred', '4g_only', '3g_only' or '2g_only'.
         """
-        try:
-            valid = NetworkModePreference(mode)
-        except ValueError:
-            options = ", ".join(m.value for m in NetworkModePreference)
-            return self._with_status_bar(
-                f"Failed to set network mode: '{mode}' is not a valid option. Please use one of: {options}"
-            )
+        valid = mode
+        if isinstance(mode, str):
+            try:
+                valid = NetworkModePreference(mode)
+            except ValueError:
+                options = ", ".join(m.value for m in NetworkModePreference)
+                return self._with_status_bar(
+                    f"Failed to set network mode: '{mode}' is not a valid option. Please use one of: {options}"
+                )
+        # as tau2: anything but a string is stored as it is (exact mode passes it raw), and a
+        # non-enum then fails at ``.value`` below, after the network search
         self.device.network_mode_preference = valid
         self.simulate_network_search()
         return self._with_status_bar(f"Preferred Network Mode set to: {valid.value}")
@@ -395,8 +399,10 @@ class TelecomUserTools(ToolKit):
         if isinstance(apn_settings, dict):
             apn_settings = APNSettings(**apn_settings)
         self.device.active_apn_settings = apn_settings
+        # the message before the search, as tau2: a bad value (exact mode) fails here, unsearched
+        status = f"APN settings set to: {apn_settings.apn_name.value}"
         self.simulate_network_search()
-        return self._with_status_bar(f"APN settings set to: {apn_settings.apn_name.value}")
+        return self._with_status_bar(status)
 
     @tool(mutates=True)
     def reset_apn_settings(self) -> str:
