@@ -280,3 +280,25 @@ def test_solo_text_message(exact):
         assert not terminated and info["format_error"] and reward == -0.25
         _, _, terminated, _, info = env.step({"tool": "done", "arguments": {}})
         assert terminated and info["reward"] == 1.0
+
+
+@pytest.mark.parametrize("exact", [True, False])
+def test_phone_settings_with_non_string_values(exact):
+    # tau2 telecom/user_tools.py: _set_network_mode_preference assigns a non-str mode as it is,
+    # then `valid_mode.value` raises; _set_apn_settings assigns, then `apn_settings.apn_name.value`
+    # raises before set_apn_settings runs its network search
+    w = world("telecom", exact)
+    device = w.user_tools.db.device
+    before_apn, before_status = device.active_apn_settings, device.network_connection_status
+    mode = w.call("set_network_mode_preference", {"mode": 12345}, "user")
+    apn = w.call("set_apn_settings", {"apn_settings": "x"}, "user")
+    if exact:
+        assert mode == ("Error: 'int' object has no attribute 'value'", True)
+        assert apn == ("Error: 'str' object has no attribute 'apn_name'", True)
+        assert w.user_tools.db.device.network_mode_preference == 12345
+        assert w.user_tools.db.device.active_apn_settings == "x"
+    else:
+        assert mode[1] and mode[0].startswith("Error: bad arguments for 'set_network_mode_preference'")
+        assert apn[1] and apn[0].startswith("Error: bad arguments for 'set_apn_settings'")
+        assert w.user_tools.db.device.active_apn_settings == before_apn
+        assert w.user_tools.db.device.network_connection_status == before_status
