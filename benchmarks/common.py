@@ -35,7 +35,7 @@ HLE_FIXTURE = Path(__file__).resolve().parent / "data" / "hle_sample.jsonl"  # s
 RECORDED_DISTRIBUTIONS = ("torch", "transformers", "trl", "peft", "datasets", "stable-baselines3", "faiss-cpu",
                           "sentence-transformers", "bm25s", "gymnasium", "numpy", "docker", "tavily-python")
 # Fields of the record that legitimately differ between two identical runs.
-VOLATILE_FIELDS = ("created_at", "duration_s", "command")
+VOLATILE_FIELDS = ("created_at", "duration_s", "command", "load_avg")
 SIMULATED_EXPERTS: dict[str, Any] = {"default": "simulated", "models": {}}
 
 
@@ -308,6 +308,8 @@ class RunRecord:
     duration_s: float = 0.0
     installed: dict[str, str] = field(default_factory=dict)  # versions of RECORDED_DISTRIBUTIONS present
     device: str = ""  # where tensors ran, when the run used torch ("cpu (1 thread)", a GPU's name)
+    cpus: int = 0
+    load_avg: list[float] = field(default_factory=list)  # 1/5/15-min load at the start: timings on a busy box move
 
     @classmethod
     def start(cls, benchmark: str, config: Any) -> "RunRecord":
@@ -315,6 +317,7 @@ class RunRecord:
         return cls(
             benchmark=benchmark, seed=config.seed, config=_jsonable(config.recorded()),
             experts=_jsonable(getattr(config, "experts", {})), installed=installed_versions(),
+            cpus=os.cpu_count() or 0, load_avg=[round(x, 2) for x in os.getloadavg()],
             package_version=package_version(), git_commit=commit, git_dirty=dirty,
             python=platform.python_version(), platform=platform.platform(terse=True),
             command=" ".join([Path(sys.argv[0]).name, *sys.argv[1:]]),
@@ -393,9 +396,10 @@ def run_recorded(name: str, config: Any, run: Callable[[Any], list[dict[str, Any
 def provenance(record: RunRecord, stem: str) -> str:
     """The line under a docs table that names its run: file, commit, seed, device, date."""
     commit = (record.git_commit or "no git")[:10] + (" (dirty)" if record.git_dirty else "")
-    where = f", {record.device}" if record.device else ""
+    where = f" · {record.device}" if record.device else ""
+    load = f" · {record.cpus} CPUs, load {record.load_avg[0]:.1f}" if record.load_avg else ""
     return (f"<small>`results/{stem}.json` · `{record.benchmark}` · commit {commit} · seed {record.seed}"
-            f"{where} · {record.created_at[:10]} · {record.duration_s:.0f} s</small>")
+            f"{where}{load} · {record.created_at[:10]} · {record.duration_s:.0f} s</small>")
 
 
 def write_result(stem: str | Path, rows: Sequence[Mapping[str, Any]], record: RunRecord) -> tuple[Path, Path]:

@@ -147,8 +147,10 @@ def run_all(config: DomainThroughputConfig) -> list[dict[str, Any]]:
 
 def main(argv: Sequence[str] | None = None, config: DomainThroughputConfig | None = None) -> list[dict[str, Any]]:
     config = config or parse_run_config(argv, DomainThroughputConfig(), __doc__)
-    columns = ["domain", "tasks", "reset_ms", "reset_p90_ms", "step_ms", "source"]
-    table = lambda rows: markdown_table(rows, columns, ".3f")  # noqa: E731
+    def table(rows: list[dict[str, Any]]) -> str:
+        columns = ["domain", "tasks", "reset_ms", "reset_p90_ms", "step_ms"]
+        return markdown_table(rows, columns + ["source"] * bool(config.tau2_python), ".3f")
+
     rows, record, paths = run_recorded("domain_throughput", config, run_all, markdown=table)
     print(table(rows))
     print(f"wrote {', '.join(map(str, paths))} ({record.duration_s:.0f} s)")

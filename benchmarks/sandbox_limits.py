@@ -3,11 +3,11 @@
 Prints, per isolation mode (with the audit hook, and with the OS layers alone):
 time to kill each attack in tests/hostile/ and whether the host stayed untouched;
 the peak resident memory of a memory hog against its cap; and the overhead of an empty
-run. Usage:  python benchmarks/sandbox_limits.py [--repeats 20]
+run. Usage:  orchestra bench sandbox [--repeats 20]  (writes results/sandbox_limits.{csv,json,md};
+the hostile programs are read from the checkout's tests/hostile/).
 """
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import socket
@@ -16,10 +16,13 @@ import subprocess
 import sys
 import time
 import uuid
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
+from typing import Any, Callable, Sequence
 
 from orchestra_env.tools.sandbox import SubprocessSandbox, available_isolations
+
+from benchmarks.common import RunConfig, markdown_table, parse_run_config, run_recorded
 
 HOSTILE = Path(__file__).resolve().parents[1] / "tests" / "hostile"
 TIMEOUT_S = 2.0
@@ -104,57 +107,85 @@ def attacks() -> list[Attack]:
     ]
 
 
-def contain_table() -> None:
+def contain_table(config: "SandboxConfig") -> list[dict[str, Any]]:
+    """Per isolation x audit hook x attack: seconds to kill, and whether it was contained
+    (host untouched, no secret leaked, the next run works)."""
     os.environ["OPENAI_API_KEY"] = "sk-bench-secret"
-    print(f"## Attacks (time limit {TIMEOUT_S:g}s; 'contained' = host untouched, no secret leaked, next run works)")
-    print(f"{'isolation':9} {'hook':5} {'attack':15} {'kill_s':>7}  {'contained':9}  error")
+    rows: list[dict[str, Any]] = []
     for iso in available_isolations():
         for hook in (True, False):
             box = SubprocessSandbox(isolation=iso, timeout_s=TIMEOUT_S, memory_mb=512, max_file_mb=64, audit_hook=hook)
             for name, setup in attacks():
+                row = {"table": "attacks", "isolation": iso, "hook": "on" if hook else "off", "attack": name}
                 if name == "fork_bomb" and not hook and os.geteuid() == 0 and iso != "bwrap":
-                    print(f"{iso:9} {'on' if hook else 'off':5} {name:15} {'-':>7}  {'skipped':9}  "
-                          "root is exempt from RLIMIT_NPROC; only bwrap drops to nobody")
+                    rows.append({**row, "contained": "skipped",
+                                 "error": "root is exempt from RLIMIT_NPROC; only bwrap drops to nobody"})
                     continue
                 code, untouched = setup()
                 r = box.run(code)
                 ok = untouched() and "sk-bench-secret" not in r.stdout + r.stderr and box.run("print(1)").ok
-                print(f"{iso:9} {'on' if hook else 'off':5} {name:15} {r.wall_s:7.2f}  {str(ok):9}  {r.error}")
+                rows.append({**row, "kill_s": r.wall_s, "contained": str(ok), "error": r.error or ""})
+    return rows
 
 
-def memory_table() -> None:
-    print("\n## Memory cap (memory_hog; peak RSS from wait4, not measurable through bwrap's pid 1)")
+def memory_table(config: "SandboxConfig") -> list[dict[str, Any]]:
+    """A memory hog's peak RSS (wait4; not measurable through bwrap's pid 1) against its cap."""
+    rows: list[dict[str, Any]] = []
     for iso in available_isolations():
         for cap in (256, 1024):
             r = SubprocessSandbox(isolation=iso, memory_mb=cap, timeout_s=20).run(hostile("memory_hog"))
-            rss = "n/a" if r.peak_rss_mb is None else f"{r.peak_rss_mb:.0f} MB"
-            held = "n/a" if r.peak_rss_mb is None else str(r.peak_rss_mb <= cap)
-            print(f"{iso:9} cap {cap:5} MB  peak RSS {rss:>8}  held {held:5}  {r.wall_s:.2f}s  {r.error}")
+            rows.append({"table": "memory", "isolation": iso, "cap_mb": cap, "peak_rss_mb": r.peak_rss_mb,
+                         "held": "n/a" if r.peak_rss_mb is None else str(r.peak_rss_mb <= cap),
+                         "wall_s": r.wall_s, "error": r.error or ""})
+    return rows
 
 
-def overhead_table(repeats: int) -> None:
-    print(f"\n## Empty-run overhead (median of {repeats}, ms)")
+def overhead_table(config: "SandboxConfig") -> list[dict[str, Any]]:
+    """Median wall time of an empty run: bare ``python -I``, then each isolation with/without the hook."""
     t = []
-    for _ in range(repeats):
+    for _ in range(config.repeats):
         start = time.perf_counter()
         subprocess.run([sys.executable, "-I", "-c", "pass"], check=True)
         t.append(time.perf_counter() - start)
-    print(f"{'bare python -I':24} {statistics.median(t) * 1000:7.1f}")
+    rows = [{"table": "overhead", "runner": "bare python -I", "median_ms": statistics.median(t) * 1000}]
     for iso in available_isolations():
         for hook in (True, False):
             box = SubprocessSandbox(isolation=iso, audit_hook=hook)
-            times = [box.run("pass").wall_s for _ in range(repeats)]
-            print(f"{iso + (' +hook' if hook else ''):24} {statistics.median(times) * 1000:7.1f}")
+            times = [box.run("pass").wall_s for _ in range(config.repeats)]
+            rows.append({"table": "overhead", "runner": iso + (" +hook" if hook else ""),
+                         "median_ms": statistics.median(times) * 1000})
+    return rows
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--repeats", type=int, default=20)
-    args = parser.parse_args()
+@dataclass
+class SandboxConfig(RunConfig):
+    repeats: int = field(default=20, metadata={"help": "empty runs per overhead median"})
+    out: str = field(default="results/sandbox_limits", metadata={"help": "output stem"})
+
+
+def measure(config: SandboxConfig) -> list[dict[str, Any]]:
+    return contain_table(config) + memory_table(config) + overhead_table(config)
+
+
+def markdown(rows: list[dict[str, Any]]) -> str:
+    """The three tables, one after another, from the rows of one run."""
+    def part(table: str, columns: list[str]) -> str:
+        return markdown_table([r for r in rows if r["table"] == table], columns, ".2f")
+
+    return (f"**Attacks** (time limit {TIMEOUT_S:g} s; contained = host untouched, no secret leaked, "
+            "next run works)\n\n" + part("attacks", ["isolation", "hook", "attack", "kill_s", "contained", "error"])
+            + "\n**Memory cap** (memory_hog)\n\n"
+            + part("memory", ["isolation", "cap_mb", "peak_rss_mb", "held", "wall_s", "error"])
+            + "\n**Empty-run overhead** (median, ms)\n\n" + part("overhead", ["runner", "median_ms"]))
+
+
+def main(argv: Sequence[str] | None = None, config: SandboxConfig | None = None) -> list[dict[str, Any]]:
+    config = config or parse_run_config(argv, SandboxConfig(), __doc__)
     print(f"isolations available: {available_isolations()}  (euid {os.geteuid()}, {os.cpu_count()} cpus)\n")
-    contain_table()
-    memory_table()
-    overhead_table(args.repeats)
+    rows, record, paths = run_recorded("sandbox_limits", config, measure, markdown=markdown)
+    print(markdown(rows))
+    print(f"wrote {', '.join(map(str, paths))} ({record.duration_s:.0f} s)")
+    return rows
 
 
 if __name__ == "__main__":

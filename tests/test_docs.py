@@ -2,6 +2,7 @@
 does (env cards' sizes, CLI commands), and the how-to code runs."""
 from __future__ import annotations
 
+import json
 import re
 import subprocess
 import sys
@@ -104,3 +105,130 @@ def test_add_an_algorithm_and_benchmark_howtos_run(tmp_path, capsys):
                                            out=str(tmp_path / "pref"), progress=False)
     rows = namespace["main"](config=config)
     assert [r["preset"] for r in rows] == ["accuracy", "cost"] and (tmp_path / "pref.csv").is_file()
+
+
+# ---------------------------------------------------------------------------- numbers come from results/
+# A Markdown table whose cells hold digits (outside `code`) must come from a results file
+# (``--8<-- "results/<name>.md"``, written by a benchmark through run_recorded) unless it is
+# listed here with the reason it is not a measurement. Key: (page, the table's header row).
+NOT_RESULTS: dict[tuple[str, str], str] = {
+    ("docs/envs/frames.md", "| | |"): "env card facts (data sizes, splits); test_env_cards_state_the_real_sizes checks them",
+    ("docs/envs/hle.md", "| | |"): "env card facts (data sizes, splits); test_env_cards_state_the_real_sizes checks them",
+    ("docs/envs/tau2.md", "| | |"): "env card facts (data sizes, splits); test_env_cards_state_the_real_sizes checks them",
+    ("docs/envs/toolscale.md", "| | |"): "env card facts (domain sizes, splits)",
+    ("docs/agents.md", "| module | what it holds |"): "a map of modules (numbers are file names)",
+    ("docs/agents.md", "| name | rule |"): "reward rules and their constants (configuration)",
+    ("docs/experts.md", "| backend | class | when to use it |"): "a map of backends",
+    ("docs/experts.md", "| model | FRAMES | HLE | tau2 | ToolScale | query skill |"):
+        "the simulator's calibration inputs (experts/calibration.yaml), not measured outputs",
+    ("docs/experts.md", "| plan | accuracy | card, no evidence |"):
+        "PENDING (i10, calibration issue): a measured check not yet written by a benchmark",
+    ("docs/hardening.md", "| Protection | Where | What it guarantees | Test that fails without it |"): "a map of protections",
+    ("docs/hardening.md", "| Fault | Settings | Result |"):
+        "PENDING (i12): fault timings measured by hand, not yet written by a benchmark",
+    ("docs/index.md", "| you want to | read |"): "a reading map",
+    ("docs/judges.md", "| # | rule | decides | `Verdict.judge` |"): "the judge's rules in order (numbers are ranks)",
+    ("docs/judges.md", "| prediction | reference | F1 | at 0.6 |"): "worked examples of the F1 rule, not a measurement",
+    ("docs/sandbox.md", "| field | default | meaning |"): "configuration defaults",
+    ("docs/sandbox.md", "| layer | where | what it does |"): "a map of isolation layers",
+    ("docs/sandbox.md", "| setting | value |"): "Docker settings (configuration)",
+    ("docs/search.md", "| kind     | class          | what it does | cost | latency in `Usage` |"):
+        "the backends' billing rules (configuration)",
+    ("docs/search.md", "| name           | what | size | licence |"): "corpus sizes (data facts)",
+    ("docs/tau2.md", "| piece | what |"): "a map of modules",
+    ("docs/tau2.md", "| file | what |"): "a map of files",
+    ("docs/tau2_retail_telecom.md", "| domain | tasks | agent tools (writes) | user tools (writes) | scored on |"):
+        "domain sizes (data facts)",
+    ("docs/toolscale.md", "| module | what it does |"): "a map of modules",
+    ("docs/toolscale.md", "| intent | example | gold calls |"): "examples of task intents",
+    ("docs/toolscale.md", "| domain | tables | collections | tools | gold | do-nothing | random-tool |"):
+        "PENDING (i18): ToolScale baseline scores with no benchmark script in benchmarks/ yet",
+}
+INCLUDE = re.compile(r'^--8<--\s+"(results/[^"]+)"\s*$', re.M)
+
+
+def doc_pages() -> list[Path]:
+    return sorted(p for p in DOCS.rglob("*.md") if "hooks" not in p.parts) + [ROOT / "README.md"]
+
+
+def markdown_tables(text: str) -> list[tuple[int, str, list[str]]]:
+    """(line, header row, body rows) of each pipe table outside fenced code."""
+    lines, found, fenced, i = text.splitlines(), [], False, 0
+    while i < len(lines):
+        if lines[i].lstrip().startswith("```"):
+            fenced = not fenced
+        elif (not fenced and lines[i].lstrip().startswith("|") and i + 1 < len(lines)
+              and re.match(r"^\s*\|?\s*:?-{3,}", lines[i + 1])):
+            j = i + 2
+            while j < len(lines) and lines[j].lstrip().startswith("|"):
+                j += 1
+            found.append((i + 1, lines[i].strip(), lines[i + 2:j]))
+            i = j
+            continue
+        i += 1
+    return found
+
+
+def has_numbers(rows: list[str]) -> bool:
+    return any(re.search(r"\d", re.sub(r"`[^`]*`", "", row)) for row in rows)
+
+
+def fenced_blocks(text: str) -> list[tuple[int, str, list[str]]]:
+    """(opening line, info string, body lines) of each fenced code block, fences paired in order."""
+    blocks, opened = [], None
+    for n, line in enumerate(text.splitlines(), 1):
+        if line.lstrip().startswith("```"):
+            if opened is None:
+                opened = (n, line.strip()[3:].strip(), [])
+            else:
+                blocks.append(opened)
+                opened = None
+        elif opened is not None:
+            opened[2].append(line)
+    return blocks
+
+
+def pasted_output(text: str) -> list[int]:
+    """Lines opening an untyped (or ``text``) fenced block that reads like program output: two or
+    more lines with two or more numbers each, one of them with a decimal point."""
+    def numeric(line: str) -> bool:
+        return len(re.findall(r"\d+(?:\.\d+)?", line)) >= 2 and re.search(r"\d\.\d", line) is not None
+
+    return [n for n, info, body in fenced_blocks(text)
+            if info in ("", "text", "console") and sum(map(numeric, body)) >= 2]
+
+
+def test_number_tables_in_the_docs_come_from_results():
+    bad = []
+    for page in doc_pages():
+        rel = str(page.relative_to(ROOT))
+        text = page.read_text()
+        for line, header, body in markdown_tables(text):
+            if has_numbers(body) and (rel, header) not in NOT_RESULTS:
+                bad.append(f"{rel}:{line} {header[:80]}")
+        bad += [f"{rel}:{line} pasted program output (a fenced block of numbers)" for line in pasted_output(text)]
+    assert bad == [], ("hand-written number tables; include a results file (--8<-- \"results/<name>.md\", written "
+                       "by a benchmark via benchmarks.common.run_recorded) or add the table to NOT_RESULTS with a "
+                       "reason:\n" + "\n".join(bad))
+
+
+def test_the_table_check_catches_hand_written_numbers():
+    text = "x\n\n| policy | reward |\n|---|---|\n| oracle | 0.968 |\n\n```\nours 2888.1 tokens/s 2.68 s\ntrl 2408.2 3.21\n```\n"
+    [(_, header, body)] = markdown_tables(text)
+    assert header == "| policy | reward |" and has_numbers(body) and pasted_output(text) == [7]
+    assert not has_numbers(["| `max_turns=20` | a default |"])
+
+
+def test_not_results_entries_still_exist():
+    """An allow-list entry whose table is gone (or was renamed) must be removed, not kept as a loophole."""
+    present = {(str(p.relative_to(ROOT)), header) for p in doc_pages() for _, header, _ in markdown_tables(p.read_text())}
+    assert set(NOT_RESULTS) - present == set()
+
+
+def test_included_results_exist_and_carry_a_run_record():
+    for page in doc_pages():
+        for target in INCLUDE.findall(page.read_text()):
+            md = ROOT / target
+            assert md.is_file(), f"{page.relative_to(ROOT)} includes {target}, which no benchmark has written"
+            record = json.loads(md.with_suffix(".json").read_text())["record"]
+            assert {"seed", "git_commit", "config", "package_version"} <= set(record), target
