@@ -350,7 +350,8 @@ def torch_device() -> str:
         return ""
     if torch.cuda.is_available():
         return torch.cuda.get_device_name(0)
-    return f"cpu ({torch.get_num_threads()} threads)"
+    threads = torch.get_num_threads()
+    return f"cpu ({threads} thread{'' if threads == 1 else 's'})"
 
 
 def _jsonable(value: Any) -> Any:

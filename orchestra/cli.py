@@ -43,7 +43,8 @@ COMMANDS: dict[str, Command] = {
 def usage() -> str:
     width = max(map(len, COMMANDS))
     lines = [f"  {name:{width}s}  {c.help}" for name, c in COMMANDS.items()]
-    return (f"usage: orchestra {{{','.join(COMMANDS)}}} [options]\n\n{__doc__.splitlines()[0]}\n\n"
+    return (f"usage: orchestra {{{','.join(COMMANDS)}}} [options]\n\n"
+            "Gymnasium environments for tool orchestration: list them, run baselines and benchmarks.\n\n"
             "commands (each has --help):\n" + "\n".join(lines))
 
 

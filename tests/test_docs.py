@@ -232,3 +232,83 @@ def test_included_results_exist_and_carry_a_run_record():
             assert md.is_file(), f"{page.relative_to(ROOT)} includes {target}, which no benchmark has written"
             record = json.loads(md.with_suffix(".json").read_text())["record"]
             assert {"seed", "git_commit", "config", "package_version"} <= set(record), target
+
+
+# ---------------------------------------------------------------------------- env and wrapper docstrings
+ENV_SECTIONS = ("## Description", "## Arguments", "## Version History")
+SET_BY_THE_ENV = {"FramesEnv": {"tasks"}, "HLEEnv": {"tasks"}}  # constructor parameters a subclass fills itself
+
+
+def arguments_table(doc: str) -> dict[str, tuple[str, str]]:
+    """``{name: (type, default)}`` from the docstring's ``## Arguments`` table."""
+    lines = "\n".join(line.strip() for line in doc.splitlines())
+    section = lines.split("## Arguments", 1)[1].split("\n## ", 1)[0].split("\nExample:", 1)[0]
+    [(_, header, body)] = markdown_tables(section)
+    assert header == "| name | type | default | meaning |", header
+    rows = {}
+    for row in body:
+        name, kind, default, meaning = (c.strip() for c in row.strip().strip("|").split("|"))
+        assert meaning, f"{name}: no meaning"
+        rows[name.strip("`")] = (kind, default.strip("`"))
+    return rows
+
+
+def constructor_defaults(cls: type) -> dict[str, object]:
+    """Every keyword a class takes through its ``__init__`` chain (up to gymnasium's), nearest default."""
+    import inspect
+
+    params: dict[str, object] = {}
+    for klass in cls.__mro__:
+        if klass.__module__.startswith("gymnasium") or "__init__" not in vars(klass):
+            continue
+        for p in list(inspect.signature(klass.__init__).parameters.values())[1:]:
+            if p.kind not in (p.VAR_KEYWORD, p.VAR_POSITIONAL):
+                params.setdefault(p.name, p.default)
+    return params
+
+
+def documented_classes() -> list[type]:
+    import importlib
+    import inspect
+
+    import gymnasium as gym
+
+    import orchestra_env
+    from orchestra_env import wrappers
+
+    envs = {getattr(importlib.import_module(e.split(":")[0]), e.split(":")[1]) for e, _ in orchestra_env.ENV_IDS.values()}
+    wraps = {c for _, c in inspect.getmembers(wrappers, inspect.isclass)
+             if issubclass(c, gym.Wrapper) and c.__module__ == wrappers.__name__}
+    return sorted(envs, key=lambda c: c.__name__) + sorted(wraps, key=lambda c: c.__name__)
+
+
+@pytest.mark.parametrize("cls", documented_classes(), ids=lambda c: c.__name__)
+def test_docstring_tables_every_argument_with_its_real_default(cls):
+    import ast
+    import inspect
+
+    import gymnasium as gym
+
+    doc = inspect.getdoc(cls) or ""
+    is_wrapper = issubclass(cls, gym.Wrapper)
+    sections = ("## Arguments", "Example:", "## Version History") if is_wrapper else ENV_SECTIONS + (
+        "## Action Space", "## Observation Space", "## Rewards", "## Episode End")
+    assert all(s in doc or (s != "## Description" and s in doc.replace(" / ", "\n## ")) for s in sections), cls
+    table, signature = arguments_table(doc), constructor_defaults(cls)
+    expected = set(signature) - SET_BY_THE_ENV.get(cls.__name__, set())
+    assert set(table) == expected, f"{cls.__name__}: missing {expected - set(table)}, extra {set(table) - expected}"
+    for name, (_, default) in table.items():
+        real = signature[name]
+        if real is inspect.Parameter.empty:
+            assert default == "required", name
+        else:
+            assert ast.literal_eval(default) == real, f"{cls.__name__}.{name}: table says {default}, code {real!r}"
+
+
+def test_wrapper_examples_run():
+    import doctest
+
+    from orchestra_env import wrappers
+
+    result = doctest.testmod(wrappers, optionflags=doctest.ELLIPSIS)
+    assert result.attempted >= 10 and result.failed == 0, result
