@@ -141,7 +141,8 @@ class PreferenceReward(gym.Wrapper):
         >>> env = PreferenceReward(gym.make("Orchestra/FRAMES-v0", split="test", preference="cost"))
         >>> _ = env.reset(seed=0)
         >>> _, reward, terminated, _, info = env.step({"tool": "answer", "arguments": {"model": "answer-1"}})
-        >>> w = info["preference"]["weights"]
+        >>> preference = info["preference"]
+        >>> w = preference.get("weights", {})
         >>> expected = env.preference_value(info["features"], w, info["turn"])
         >>> terminated, reward == expected, reward <= w.get("correct", 1.0)
         (True, True, True)
