@@ -100,7 +100,7 @@ def test_hle_path_comes_from_the_environment(monkeypatch, tmp_path):
     monkeypatch.setenv("ORCHESTRA_HLE_PATH", str(tmp_path / "hle.jsonl"))
     assert select_envs(["HLE"])[0].kwargs["path"] == str(tmp_path / "hle.jsonl")
     monkeypatch.delenv("ORCHESTRA_HLE_PATH")
-    assert select_envs(["HLE"])[0].kwargs["path"].endswith("tests/fixtures/hle_sample.jsonl")
+    assert select_envs(["HLE"])[0].kwargs["path"].endswith("benchmarks/data/hle_sample.jsonl")  # shipped, not tests/
 
 
 def test_budget_curves_respect_the_turn_budget(tmp_path):
