@@ -37,6 +37,10 @@ COMMANDS: dict[str, Command] = {
     "eval": Command("orchestra.evaluate:eval_one", "evaluate one baseline policy on one environment"),
     "bench": Command("orchestra.bench:main", "run a benchmark into results/ (see `orchestra bench --help`)"),
     "index": Command("orchestra_env.cli:index", "build and cache a search index over a corpus"),
+    "synthesize": Command("orchestra_env.domains.toolscale.synthesis.command:main",
+                          "synthesize ToolScale-style domains and tasks with an LLM (see docs/toolscale.md)"),
+    "describe-models": Command("orchestra_env.experts.describe:main",
+                               "measure each catalogue model and write capability descriptions"),
 }
 
 

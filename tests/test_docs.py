@@ -140,6 +140,12 @@ NOT_RESULTS: dict[tuple[str, str], str] = {
     ("docs/tau2_retail_telecom.md", "| domain | tasks | agent tools (writes) | user tools (writes) | scored on |"):
         "domain sizes (data facts)",
     ("docs/toolscale.md", "| module | what it does |"): "a map of modules",
+    ("docs/toolscale.md", "| stage | the model writes | checked |"): "the synthesis stages' rules (sizes are rules)",
+    ("docs/toolscale.md", "| task | gold calls | tell |"): "examples of kept tasks, quoted from results/synthesis_demo/",
+    ("docs/toolscale.md", "| stage | attempts | error fed back |"):
+        "PENDING (i18): from results/synthesis_demo.json but pasted; synthesis_demo should write it as .md",
+    ("docs/toolscale.md", "| model | FRAMES acc (n=100) | 95% CI | $/call | s/call |"):
+        "PENDING (i18): from results/describe_models.json but pasted; describe_models should write it as .md",
     ("docs/toolscale.md", "| intent | example | gold calls |"): "examples of task intents",
     ("docs/toolscale.md", "| domain | tables | collections | tools | gold | do-nothing | random-tool |"):
         "PENDING (i18): ToolScale baseline scores with no benchmark script in benchmarks/ yet",
