@@ -29,7 +29,7 @@ def make_view(split: str, max_turns: int):
     import orchestra_env  # noqa: F401
     from orchestra_env.wrappers import CostLatencyPenalty
 
-    from agents.routing import RoutingView
+    from agents.routing_view import RoutingView
 
     text_env = CostLatencyPenalty.preset(gym.make("Orchestra/FRAMES-v0", split=split, max_turns=max_turns), "cost-first")
     return RoutingView(text_env)
@@ -38,7 +38,7 @@ def make_view(split: str, max_turns: int):
 def sb3_ppo(args: "RoutingConfig", test_view):
     from stable_baselines3 import PPO
 
-    from agents.routing import routing_policy
+    from agents.routing_view import routing_policy
 
     model = PPO("MlpPolicy", make_view("train", args.max_turns), n_steps=256, batch_size=64, seed=args.seed, verbose=0)
     model.learn(total_timesteps=args.steps)
@@ -48,7 +48,8 @@ def sb3_ppo(args: "RoutingConfig", test_view):
 def grpo_router(encoder: str):
     """Our GRPO router with the frozen MiniLM features or the MiniLM+LoRA encoder."""
     def learn(args: "RoutingConfig", test_view):
-        from agents.routing import RouterConfig, routing_policy, train_router
+        from agents.routers import RouterConfig, train_router
+        from agents.routing_view import routing_policy
 
         config = RouterConfig(seed=args.seed, updates=10**9, max_env_steps=args.steps, encoder=encoder)
         envs = [make_view("train", args.max_turns) for _ in range(config.group_size)]
@@ -78,7 +79,7 @@ def measure(config: RoutingConfig) -> list[dict[str, Any]]:
     import torch
 
     from agents.baselines import evaluate
-    from agents.routing import mean_return
+    from agents.routing_view import mean_return
 
     unknown = sorted(set(config.learners) - set(LEARNERS))
     if unknown:
