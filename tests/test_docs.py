@@ -134,6 +134,12 @@ NOT_RESULTS: dict[tuple[str, str], str] = {
     ("docs/sandbox.md", "| field | default | meaning |"): "configuration defaults",
     ("docs/sandbox.md", "| layer | where | what it does |"): "a map of isolation layers",
     ("docs/sandbox.md", "| setting | value |"): "Docker settings (configuration)",
+    ("docs/sandbox.md", "| guarantee | `bwrap` | `bwrap`, warm pool | `none` (trusted code only) |"):
+        "the backend x guarantee matrix (limits are configuration); tests/test_sandbox_matrix.py checks each cell",
+    ("docs/hardening.md", "| attack (tests/hostile/) | bwrap, cold and warm | none (root host: child is `nobody`) |"):
+        "the attack x backend outcomes that tests/test_sandbox_matrix.py asserts (sizes are the configured limits)",
+    ("docs/integrations/trl.md", "| trainer | s/update | rollouts/s | turns/rollout | turns/s |"):
+        "PENDING (i17): from results/trl_env_throughput.csv but pasted; the script should write it as .md",
     ("docs/search.md", "| kind     | class          | what it does | cost | latency in `Usage` |"):
         "the backends' billing rules (configuration)",
     ("docs/search.md", "| name           | what | size | licence |"): "corpus sizes (data facts)",
