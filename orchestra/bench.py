@@ -31,6 +31,8 @@ BENCHMARKS: dict[str, Benchmark] = {
     "sandbox": Benchmark("benchmarks.sandbox_limits", "hostile programs vs the Python sandbox (needs a checkout)"),
     "routing": Benchmark("benchmarks.routing", "SB3 PPO vs the MiniLM routers at equal env steps (minutes)"),
     "grpo-throughput": Benchmark("benchmarks.grpo_throughput", "one GRPO step, ours vs TRL: tokens/s, peak memory"),
+    "reproduce": Benchmark("benchmarks.reproduce_table1", "ToolOrchestra's Table 1, published vs the simulated world"),
+    "trl-throughput": Benchmark("benchmarks.trl_env_throughput", "TRL's GRPOTrainer on an env vs our GRPO"),
 }
 
 
