@@ -119,16 +119,27 @@ class Tau2Env(OrchestraEnv):
     text message (scored 0, tau2's ``AGENT_ERROR``); truncated after ``max_turns``.
 
     ## Arguments
-    ``domain``: "airline", "retail", "telecom" or "mock". ``split``: "all" or a split of
-    tau2's ``split_tasks.json`` ("train", "test", "base"; telecom also "small", "full").
-    ``user``: "scripted" (offline rules, default) or "llm" (needs ``user_model`` served by a
-    real backend in ``experts``). ``solo``: the agent gets the ticket and no user (domains
-    with a solo policy: mock, telecom). ``user_max_turns``: the scripted user's patience.
-    ``experts``: expert pool config or an ``Expert``. ``judge_model``: model for NL
-    assertions. ``tau2_exact`` (default True): tool calls run as tau2-bench runs them
-    (arguments passed raw, tau2's error texts, numbers as passed, solo ends only on ``done``);
-    False: arguments validated and coerced first (see docs/tau2.md). Others: see
-    :class:`OrchestraEnv`.
+    Keyword arguments of `gym.make("Orchestra/Tau2-<domain>-v0", ...)`.
+
+    | name | type | default | meaning |
+    |---|---|---|---|
+    | `domain` | str | `"airline"` | "airline", "retail", "telecom" or "mock" (set by the registered id) |
+    | `split` | str | `"all"` | "all" or a split of tau2's `split_tasks.json` ("train", "test", "base"; telecom also "small", "full") |
+    | `user` | str | `"scripted"` | "scripted" (offline rules) or "llm" (needs `user_model` served by a real backend in `experts`) |
+    | `user_model` | str or None | `None` | catalogue model of the LLM user |
+    | `user_max_turns` | int | `10` | the scripted user's patience (turns without progress) |
+    | `solo` | bool | `False` | the agent gets the ticket and no user (domains with a solo policy: mock, telecom) |
+    | `experts` | dict, Expert or None | `None` | expert-pool config (None: simulated) for `call_expert` and the LLM user |
+    | `judge_model` | str or None | `None` | model for the NL assertions (None: reported as not evaluated) |
+    | `tasks` | Sequence[Tau2Task] or None | `None` | your own tasks instead of the domain's |
+    | `tau2_exact` | bool | `True` | tool calls run as tau2-bench runs them (raw arguments, tau2's error texts, numbers as passed, solo ends only on `done` or text); False: arguments validated and coerced first (docs/tau2.md) |
+    | `max_turns` | int | `50` | tool calls before the episode is truncated (ToolOrchestra sweeps 10/20/50/100) |
+    | `format_penalty` | float | `0.1` | subtracted from the reward for each malformed, unknown or badly-argued call (with `tau2_exact`: only for an unparseable action) |
+    | `preference` | Preference, dict or str | `"accuracy"` | a preset ("accuracy", "cost", "speed", "balanced") or "random" (drawn per episode, as in ToolOrchestra's data) |
+    | `charge_orchestrator` | bool | `True` | bill the policy's own tokens at the catalogue's orchestrator price |
+    | `catalogue` | Catalogue, dict, str or None | `None` | prices and aliases (None: the shipped `data/catalogue.yaml`) |
+    | `max_output_chars` | int | `32768` | tool outputs longer than this are cut, with a marker |
+    | `render_mode` | str or None | `None` | "ansi" or "human" (the transcript as text) |
 
     ## Version History
     * v0: initial release.
@@ -204,7 +215,8 @@ class Tau2Env(OrchestraEnv):
             question=self._instructions(t),
             answer=render_solution(t),
             categories=(self.domain.name,),
-            metadata={"domain": self.domain.name, "reward_basis": t.reward_basis},
+            # the plan the simulated expert advises from, one step at a time (never reaches a policy)
+            metadata={"domain": self.domain.name, "reward_basis": t.reward_basis, "plan": gold_steps(t)},
         )
 
     def _instructions(self, t: Tau2Task) -> str:
