@@ -37,7 +37,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from benchmarks.common import BenchConfig, run_recorded
+from benchmarks.common import BenchConfig, RunRecord, markdown_table, provenance, run_recorded
 from orchestra_env.domains.conversation import Conversation
 from orchestra_env.domains.tau2 import get_domain
 from orchestra_env.domains.tau2.domain import DATA_DIR
@@ -322,9 +322,28 @@ def compare(cfg: ParityConfig) -> list[dict[str, Any]]:
     return rows
 
 
+SUMMARY = ["domain", "mode", "sequences", "tau2_raised", "outputs_equal", "reward_equal", "db_match_equal", "db_text_equal"]
+
+
+def summary_table(rows: list[dict[str, Any]]) -> str:
+    """The docs' table: per (domain, mode), how many sequences agree with tau2 on what."""
+    return markdown_table(rows, SUMMARY)
+
+
+def render(json_path: str) -> Path:
+    """Write ``<stem>.md`` again from a finished run's ``<stem>.json`` (no re-run)."""
+    data = json.loads(Path(json_path).read_text())
+    fields = {k: v for k, v in data["record"].items() if k in RunRecord.__dataclass_fields__}
+    record = RunRecord(**fields)
+    md = Path(json_path).with_suffix(".md")
+    md.write_text(summary_table(data["rows"]) + "\n" + provenance(record, md.stem) + "\n")
+    return md
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--tau2-python", required=True, help="interpreter of a venv that can import tau2")
+    parser.add_argument("--render", default=None, help="only rewrite the .md of this results .json")
+    parser.add_argument("--tau2-python", default="", help="interpreter of a venv that can import tau2")
     parser.add_argument("--tau2-src", default="", help="tau2-bench's src/ folder, if tau2 is not installed there")
     parser.add_argument("--domains", nargs="+", default=ParityConfig().domains)
     parser.add_argument("--perturbed-per-task", type=int, default=2)
@@ -333,11 +352,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", default=ParityConfig().out)
     a = parser.parse_args(argv)
+    if a.render:
+        print("wrote", render(a.render))
+        return 0
+    if not a.tau2_python:
+        parser.error("--tau2-python is required: a venv's interpreter that can import tau2 (see the docstring)")
     cfg = ParityConfig(domains=a.domains, perturbed_per_task=a.perturbed_per_task, random_calls=a.random_calls,
                        tasks_per_domain=a.tasks_per_domain,
                        tau2_python=a.tau2_python, tau2_src=a.tau2_src, seed=a.seed, out=a.out,
                        envs=[], policies=[])
-    rows, _, paths = run_recorded("tau2_parity", cfg, compare)
+    rows, _, paths = run_recorded("tau2_parity", cfg, compare, markdown=summary_table)
     for r in rows:
         print(f"{r['domain']:16s} {r['mode']:10s} n={r['sequences']:4d} raised={r['tau2_raised']:3d} "
               f"outputs={r['outputs_equal']:4d} db_match={r['db_match_equal']:4d} reward={r['reward_equal']:4d} "
