@@ -17,7 +17,7 @@ FRAMES are run (benchmarks/reproduce_table1.run_cell, whole test split) so that 
 router's (accuracy, $) point can be set against them, and the Bayes router's accuracy and cost
 ratio against the published Orchestrator-8B row.
 
-    python -m benchmarks.routing --out results/routing
+    orchestra bench routing --table1      # or: python -m benchmarks.routing --table1 --out results/routing
 """
 from __future__ import annotations
 
@@ -29,7 +29,7 @@ from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
 
-from benchmarks.common import BenchConfig, parse_config, progress, run_recorded
+from benchmarks.common import RunConfig, parse_run_config, progress, run_recorded
 from benchmarks.stats import bootstrap_mean, wilson
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -41,18 +41,30 @@ TABLE1_MODELS = ("Qwen3-8B", "Llama-Nemotron-49B", "Llama-3.3-70B", "Qwen3-235B-
 
 
 @dataclass
-class RoutingConfig(BenchConfig):
-    n: int = 100  # test tasks per policy
-    max_turns: int = 4
-    presets: list[str] = field(default_factory=lambda: list(PRESETS))
-    learners: list[str] = field(default_factory=lambda: list(LEARNERS))
-    learner_presets: list[str] = field(default_factory=lambda: ["cost-first"])
-    seeds: list[int] = field(default_factory=lambda: [0, 1, 2])
-    steps: int = 1000  # env steps per learner run
-    fit_tasks: int = 40  # train tasks for the Bayes router's Monte Carlo evidence estimates
-    fit_cost_tasks: int = 5
-    table1: bool = False
-    out: str = "results/routing"
+class RoutingConfig(RunConfig):
+    eval_tasks: int = field(default=100, metadata={"help": "test-split tasks each policy is scored on"})
+    max_turns: int = field(default=4, metadata={"help": "turn budget of every episode"})
+    presets: list[str] = field(default_factory=lambda: list(PRESETS),
+                               metadata={"help": "CostLatencyPenalty presets: " + " ".join(PRESETS)})
+    learners: list[str] = field(default_factory=lambda: list(LEARNERS),
+                                metadata={"help": "subset of " + " ".join(LEARNERS)})
+    learner_presets: list[str] = field(default_factory=lambda: ["cost-first"],
+                                       metadata={"help": "presets the learners are trained and scored under"})
+    seeds: list[int] = field(default_factory=lambda: [0, 1, 2], metadata={"help": "learner seeds", "type": int})
+    steps: int = field(default=1000, metadata={"help": "training env steps for each learner run"})
+    fit_tasks: int = field(default=40, metadata={"help": "train tasks of the Bayes router's evidence estimates"})
+    fit_cost_tasks: int = field(default=5, metadata={"help": "train tasks of its cost/latency estimates"})
+    table1: bool = field(default=False, metadata={"help": "also run Table 1's all_tools rows on FRAMES"})
+    out: str = field(default="results/routing", metadata={"help": "output stem"})
+
+    def __post_init__(self) -> None:
+        unknown = sorted(set(self.learners) - set(LEARNERS)) + sorted(
+            set(self.presets + self.learner_presets) - set(PRESETS))
+        if unknown:
+            raise ValueError(f"unknown learners/presets {unknown}; choose from {sorted(LEARNERS)} / {sorted(PRESETS)}")
+        missing = sorted(set(self.learner_presets) - set(self.presets))
+        if missing:
+            raise ValueError(f"learner presets {missing} must also be in --presets (their Bayes row is the reference)")
 
 
 def text_env(split: str, preset: str, max_turns: int) -> Any:
@@ -142,11 +154,11 @@ def run(config: RoutingConfig) -> list[dict[str, Any]]:
             predicted.append(router.predicted_value)
 
         router.begin = record_begin  # type: ignore[method-assign]
-        res = evaluate(router, env, n_tasks=config.n, seed=config.seed)
+        res = evaluate(router, env, n_tasks=config.eval_tasks, seed=config.seed)
         rows.append(summarise("bayes", preset, res["episodes"], predicted_reward=float(np.mean(predicted)),
                               model_use=res["model_use"]))
         for name in ("oracle", *FIXED):
-            res = evaluate(name, env, n_tasks=config.n, seed=config.seed)
+            res = evaluate(name, env, n_tasks=config.eval_tasks, seed=config.seed)
             rows.append(summarise(name, preset, res["episodes"], model_use=res["model_use"]))
         env.close()
         _checkpoint(config, rows)
@@ -160,7 +172,7 @@ def run(config: RoutingConfig) -> list[dict[str, Any]]:
                 t0 = time.perf_counter()
                 act, steps = train_learner(name, preset, config, seed, test_view)
                 train_s = time.perf_counter() - t0
-                ep = view_episodes(test_view, act, config.n, config.seed)
+                ep = view_episodes(test_view, act, config.eval_tasks, config.seed)
                 rows.append(summarise(name, preset, ep, seed=seed, env_steps=steps, train_s=round(train_s, 1)))
                 _checkpoint(config, rows)
         test_view.close()
@@ -183,7 +195,7 @@ def table1_rows(config: RoutingConfig, world: Any) -> list[dict[str, Any]]:
     from agents.bayes_router import BayesRouter
     from benchmarks.reproduce_table1 import ReproduceConfig, run_cell
 
-    rc = ReproduceConfig(seed=config.seed, experts=config.experts)
+    rc = ReproduceConfig(seed=config.seed)
     rows = []
     for setting, model in [("basic_tools", "GPT-5")] + [("all_tools", m) for m in TABLE1_MODELS]:
         ep = run_cell("frames", setting, model, rc, "")
@@ -242,29 +254,13 @@ def markdown(rows: Sequence[Mapping[str, Any]], steps: int) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _flags(parser: Any) -> None:
-    d = RoutingConfig()
-    parser.add_argument("--max-turns", dest="max_turns", type=int, default=d.max_turns)
-    parser.add_argument("--presets", nargs="+", default=d.presets, choices=PRESETS)
-    parser.add_argument("--learners", nargs="*", default=d.learners, choices=LEARNERS)
-    parser.add_argument("--learner-presets", dest="learner_presets", nargs="*", default=d.learner_presets,
-                        choices=PRESETS)
-    parser.add_argument("--seeds", nargs="+", type=int, default=d.seeds, help="learner seeds")
-    parser.add_argument("--steps", type=int, default=d.steps, help="env steps per learner run")
-    parser.add_argument("--fit-tasks", dest="fit_tasks", type=int, default=d.fit_tasks)
-    parser.add_argument("--fit-cost-tasks", dest="fit_cost_tasks", type=int, default=d.fit_cost_tasks)
-    parser.add_argument("--table1", action="store_true", help="also run Table 1's all_tools rows on FRAMES")
-
-
 def main(argv: Sequence[str] | None = None, config: RoutingConfig | None = None) -> list[dict[str, Any]]:
-    config = config or parse_config(argv, RoutingConfig(), __doc__, _flags)
-    rows, record, paths = run_recorded("routing", config, run)
-    md = Path(config.out).with_suffix(".md")
-    md.write_text(f"Commit {record.git_commit}, seed {config.seed}, FRAMES-v0 test split, max_turns "
-                  f"{config.max_turns}; written by `python -m benchmarks.routing` ({record.duration_s:.0f} s).\n\n"
-                  + markdown(rows, config.steps))
-    print(md.read_text())
-    print(f"wrote {', '.join(map(str, paths))}, {md}")
+    config = config or parse_run_config(argv, RoutingConfig(), __doc__)
+    rows, record, paths = run_recorded("routing", config, run, markdown=lambda rows: (
+        f"FRAMES-v0 test split, max_turns {config.max_turns}, learners at {config.steps} env steps.\n\n"
+        + markdown(rows, config.steps)))
+    print(Path(config.out).with_suffix(".md").read_text())
+    print(f"wrote {', '.join(map(str, paths))} ({record.duration_s:.0f} s)")
     return rows
 
 
