@@ -197,12 +197,10 @@ def main(argv: Sequence[str] | None = None, config: AdherenceConfig | None = Non
         parser.add_argument("--fit-tasks", dest="fit_tasks", type=int, default=d.fit_tasks)
 
     config = config or parse_config(argv, AdherenceConfig(), __doc__, flags)
-    rows, record, paths = run_recorded("preference_adherence", config, run)
+    rows, record, paths = run_recorded("preference_adherence", config, run, markdown=lambda rows: (
+        f"FRAMES-v0 test split. Routers: max_turns {config.max_turns}, default catalogue; prompted "
+        "orchestrators: Table 1's all_tools catalogue, 50 turns, billing their own tokens.\n\n" + markdown(rows)))
     md = Path(config.out).with_suffix(".md")
-    md.write_text(f"Commit {record.git_commit}, seed {config.seed}, FRAMES-v0 test split; written by "
-                  f"`python -m benchmarks.preference_adherence` ({record.duration_s:.0f} s). Routers: max_turns "
-                  f"{config.max_turns}, default catalogue; prompted orchestrators: Table 1's all_tools catalogue, "
-                  "50 turns, billing their own tokens.\n\n" + markdown(rows))
     print(md.read_text())
     print(f"wrote {', '.join(map(str, paths))}, {md}")
     return rows

@@ -176,11 +176,10 @@ def main(argv: Sequence[str] | None = None, config: UnseenConfig | None = None) 
         parser.add_argument("--fit-tasks", dest="fit_tasks", type=int, default=d.fit_tasks)
 
     config = config or parse_config(argv, UnseenConfig(), __doc__, flags)
-    rows, record, paths = run_recorded("unseen_tools", config, run)
+    rows, record, paths = run_recorded("unseen_tools", config, run, markdown=lambda rows: (
+        f"FRAMES-v0 test split, cost-first, max_turns 4; description router trained {config.steps} env steps "
+        "on the seen catalogue.\n\n" + markdown(rows)))
     md = Path(config.out).with_suffix(".md")
-    md.write_text(f"Commit {record.git_commit}, seed {config.seed}, FRAMES-v0 test split, cost-first, max_turns 4; "
-                  f"description router trained {config.steps} env steps on the seen catalogue; written by "
-                  f"`python -m benchmarks.unseen_tools` ({record.duration_s:.0f} s).\n\n" + markdown(rows))
     print(md.read_text())
     print(f"wrote {', '.join(map(str, paths))}, {md}")
     return rows
