@@ -251,7 +251,27 @@ def markdown(rows: Sequence[Mapping[str, Any]], steps: int) -> str:
                          f"{r['cost_usd'] / ref['cost_usd']:.2f} |")
         lines += ["", "Published Orchestrator-8B (table1.csv): FRAMES 76.3%, cost 9.2 vs GPT-5 basic_tools 30.2 "
                   "(ratio 0.30).", ""]
+        lines += dominance(rows, t1)
     return "\n".join(lines) + "\n"
+
+
+def dominance(rows: Sequence[Mapping[str, Any]], t1: Sequence[Mapping[str, Any]]) -> list[str]:
+    """Which all_tools rows each trained router (per seed) beats on both accuracy and $:
+    as points, and with non-overlapping 95% intervals on both."""
+    prompted = [r for r in t1 if r["policy"].startswith("table1:all_tools:")]
+    learners = [r for r in rows if "seed" in r]
+    if not learners or not prompted:
+        return []
+    lines = ["| trained router (seed) | accuracy %, $ | all_tools rows it dominates (point) | ... with "
+             "non-overlapping intervals |", "|---|---|---|---|"]
+    for r in learners:
+        point = [p for p in prompted if r["accuracy"] > p["accuracy"] and r["cost_usd"] < p["cost_usd"]]
+        strict = [p for p in point if r["acc_lo"] > p["acc_hi"] and r["cost_hi"] < p["cost_lo"]]
+        name = lambda ps: ", ".join(p["policy"].split(":")[-1] for p in ps) or "none"  # noqa: E731
+        lines.append(f"| {r['policy']} ({r['seed']}) | {r['accuracy']:.1f}, {r['cost_usd']:.4f} | {name(point)} | "
+                     f"{name(strict)} |")
+    return lines + ["", f"{len(prompted)} all_tools rows; the routers' n is the preset table's (a prefix of the "
+                    "same seeded task order), the prompted rows' the whole test split.", ""]
 
 
 def main(argv: Sequence[str] | None = None, config: RoutingConfig | None = None) -> list[dict[str, Any]]:
