@@ -274,6 +274,34 @@ def dominance(rows: Sequence[Mapping[str, Any]], t1: Sequence[Mapping[str, Any]]
                     "same seeded task order), the prompted rows' the whole test split.", ""]
 
 
+@dataclass
+class DominanceConfig(RunConfig):
+    learners_from: str = field(default="results/routing.json", metadata={"help": "a routing run with learners"})
+    table1_from: str = field(default="results/routing_table1.json", metadata={"help": "a routing run with --table1"})
+    out: str = field(default="results/routing_dominance", metadata={"help": "output stem"})
+
+
+def dominance_main(argv: Sequence[str] | None = None) -> list[dict[str, Any]]:
+    """Set the trained routers of one recorded run against the all_tools rows of another (no new
+    episodes): ``python -c 'from benchmarks.routing import dominance_main; dominance_main()'``."""
+    import json
+
+    config = parse_run_config(argv, DominanceConfig(), dominance_main.__doc__)
+    learn = json.loads(Path(config.learners_from).read_text())
+    t1 = json.loads(Path(config.table1_from).read_text())
+
+    def run(_: DominanceConfig) -> list[dict[str, Any]]:
+        return [r for r in learn["rows"] if "seed" in r] + [r for r in t1["rows"] if r["preset"] == "table1"]
+
+    def md(rows: list[dict[str, Any]]) -> str:
+        return (f"Trained routers of `{config.learners_from}` (commit {learn['record']['git_commit'][:10]}) against the "
+                f"all_tools rows of `{config.table1_from}` (commit {t1['record']['git_commit'][:10]}).\n\n"
+                + "\n".join(dominance(rows, [r for r in rows if r["preset"] == "table1"])))
+
+    rows, _, _ = run_recorded("routing_dominance", config, run, markdown=md)
+    return rows
+
+
 def main(argv: Sequence[str] | None = None, config: RoutingConfig | None = None) -> list[dict[str, Any]]:
     config = config or parse_run_config(argv, RoutingConfig(), __doc__)
     rows, record, paths = run_recorded("routing", config, run, markdown=lambda rows: (
