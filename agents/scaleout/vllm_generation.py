@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import concurrent.futures
 import threading
+import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Sequence
@@ -150,6 +151,7 @@ class VLLMSync:
         self.check = LogprobCheck()
         self.policy: Any = None
         self.sync_s = 0.0
+        self.run_id = uuid.uuid4().hex[:8]  # adapter names are unique per run on a shared server
 
     def attach(self, trainer: Any) -> "VLLMSync":
         policy = trainer.policy
@@ -181,7 +183,7 @@ class VLLMSync:
         self.version += 1
         path = self.adapter_dir / f"v{self.version:06d}"
         self.policy.model.save_pretrained(path)  # the adapter alone (a few MB), not the base
-        self.backend.load_adapter(path, f"{self.backend.base_model}-v{self.version}")
+        self.backend.load_adapter(path, f"{self.backend.base_model}-{self.run_id}-v{self.version}")
         self.stale = False
         self.sync_s += time.perf_counter() - start
 

@@ -168,20 +168,24 @@ def limited_pool(config: Mapping[str, Any], rate_limiter: Limiter | None = None,
         rate_limiter = RateLimiter(rl["requests_per_s"], rl.get("burst", 1))
     servers: dict[str, Any] = {}
     endpoints: dict[str, Endpoint] = {}
-    backends: dict[str, Expert] = {}
-    for alias, spec in (config.get("models") or {}).items():
+
+    def build(alias: str, spec: Any) -> Expert:
         spec = {"backend": spec} if isinstance(spec, str) else dict(spec)
         limit = spec.pop("max_concurrency", None)
         if spec.get("backend") == "vllm":
             spec = _vllm_spec(alias, spec, servers)
         expert = build_backend(spec)
+        if spec.get("backend") == "simulated":
+            return expert  # no endpoint to protect
         key = spec.get("base_url") or spec.get("path") or alias  # one endpoint per server
         endpoint = endpoints.setdefault(key, Endpoint(key, limit))
         if limit is not None and endpoint.max_concurrency != limit:
             raise ValueError(f"aliases on {key} disagree on max_concurrency ({endpoint.max_concurrency} vs {limit}): "
                              "it is a limit of the server, set it once")
-        backends[alias] = LimitedExpert(expert, endpoint, rate_limiter, acquire_timeout_s)
-    pool = ExpertPool(backends, build_backend(config.get("default", "simulated")))
+        return LimitedExpert(expert, endpoint, rate_limiter, acquire_timeout_s)
+
+    backends = {alias: build(alias, spec) for alias, spec in (config.get("models") or {}).items()}
+    pool = ExpertPool(backends, build("default", config.get("default", "simulated")))
     pool.endpoints, pool.servers, pool.rate_limiter = endpoints, servers, rate_limiter
     pool.close = lambda: [s.stop() for s in servers.values()]
     return pool
