@@ -12,6 +12,7 @@ tail, so a test never hangs on a broken install.
 """
 from __future__ import annotations
 
+import atexit
 import os
 import socket
 import subprocess
@@ -94,6 +95,7 @@ class VLLMServer:
 
         self.process = subprocess.Popen([str(self.python), *self.args], env=self.env, stdout=self._log,
                                         stderr=subprocess.STDOUT, start_new_session=True)
+        atexit.register(self.stop)  # its own session: it would outlive a crashed parent
         deadline = time.monotonic() + self.startup_timeout_s
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
