@@ -132,8 +132,6 @@ def simulate(episodes: Sequence[Episode], workers: int, limit: int | None, polic
         nonlocal queued_s
         endpoint, latency, asked = current[w]
         queued_s += t - asked
-        if endpoint is not None:
-            busy_s[endpoint] += latency
         push(t + latency, w, "return")
 
     for w in range(workers):
@@ -153,6 +151,7 @@ def simulate(episodes: Sequence[Episode], workers: int, limit: int | None, polic
         else:  # return: free the slot, hand it to the next waiter, go on with this episode
             endpoint = current[w][0]
             if endpoint is not None:
+                busy_s[endpoint] += current[w][1]  # counted when served: utilisation <= 1
                 if waiting[endpoint]:
                     start(waiting[endpoint].popleft(), now)
                 else:

@@ -1,0 +1,60 @@
+"""The verl AgentLoop's episode logic (agents.scaleout.verl_agent_loop.run_episode), without verl:
+response mask 1 exactly on sampled tokens, 0 on tool outputs; logprobs aligned; env reward."""
+from __future__ import annotations
+
+import asyncio
+
+import numpy as np
+import pytest
+
+pytest.importorskip("transformers")
+
+from agents.scaleout.verl_agent_loop import run_episode  # noqa: E402
+from agents.toy_env import OneRightModelEnv  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def tokenizer():
+    from transformers import AutoTokenizer
+
+    from orchestra_env.tiny_lm import build_tiny_lm
+
+    return AutoTokenizer.from_pretrained(build_tiny_lm())
+
+
+def test_mask_marks_only_sampled_tokens_and_logprobs_line_up(tokenizer):
+    eos = tokenizer.convert_tokens_to_ids("<|im_end|>")
+    garbage = tokenizer("hello there", add_special_tokens=False)["input_ids"]  # no stop token: closed by the loop
+    call = tokenizer('<tool_call>\n{"name": "answer", "arguments": {"model": "answer-4"}}\n</tool_call>',
+                     add_special_tokens=False)["input_ids"] + [eos]
+    script = [(garbage, [-0.5] * len(garbage)), (call, [-0.25] * len(call))]
+    prompts = []
+
+    async def generate(ids, params):
+        assert params == {"temperature": 1.0}
+        prompts.append(list(ids))
+        return script[len(prompts) - 1]
+
+    env = OneRightModelEnv(models=("answer-3", "answer-4"), max_turns=3)
+    ep = asyncio.run(run_episode(generate, tokenizer, env, {"seed": 3}, {"temperature": 1.0}, max_turns=5))
+    ids, mask, lp = np.array(ep.response_ids), np.array(ep.response_mask, bool), np.array(ep.response_logprobs)
+    assert len(ids) == len(mask) == len(lp)
+    assert ids[mask].tolist() == garbage + call  # exactly what was sampled, in order
+    assert lp[mask].tolist() == [-0.5] * len(garbage) + [-0.25] * len(call) and not lp[~mask].any()
+    tool_text = tokenizer.decode(ids[~mask].tolist())
+    assert "Invalid action" in tool_text and "answer-4" not in tool_text  # the tool output is not trained
+    assert ep.num_turns == 2 and ep.info["correct"] and ep.reward == pytest.approx(-0.1 + 1.0)
+    assert "plus" in tokenizer.decode(ep.prompt_ids)  # the task is in the prompt, which is not trained
+    # turn 2 was generated from prompt + turn 1 + tool output, token for token (no re-tokenising)
+    assert prompts[1] == ep.prompt_ids + ep.response_ids[:len(prompts[1]) - len(ep.prompt_ids)]
+
+
+def test_the_response_budget_cuts_the_episode(tokenizer):
+    garbage = tokenizer("x" * 20, add_special_tokens=False)["input_ids"]
+
+    async def generate(ids, params):
+        return garbage, None
+
+    env = OneRightModelEnv(models=("answer-3", "answer-4"), max_turns=10)
+    ep = asyncio.run(run_episode(generate, tokenizer, env, {"seed": 0}, {}, max_turns=10, response_length=60))
+    assert len(ep.response_ids) == 60 and ep.num_turns < 10
