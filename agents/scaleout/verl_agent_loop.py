@@ -11,8 +11,9 @@ The episode logic is :func:`run_episode`, which needs no verl: a ``generate`` co
 tokenizer and an env. It reuses :mod:`agents.rollout`'s token sequence (the same appending
 rules our own trainers use), so verl and our GRPO see identical token streams for the same
 samples. :class:`OrchestraAgentLoop` (defined only when verl imports) is the thin verl shell,
-registered as ``orchestra_env``; configure it under ``actor_rollout_ref.rollout.agent.orchestra``
-(``env_id``, ``env_kwargs``, ``max_turns``; see examples in docs/scale_out.md).
+registered as ``orchestra_env``; ``agents/scaleout/verl/agent_loops.yaml`` names it with its
+``env_id``, ``env_kwargs`` and ``max_turns``, and ``agents/scaleout/verl/toolorchestra_grpo.yaml``
+is ToolOrchestra's recipe as a verl config (docs/scale_out.md).
 
 Reward: ``reward_score`` is the env's return. ToolOrchestra's group-relative preference
 reward needs the whole group, so ``extra_fields`` carries ``features`` and ``preference`` for a
@@ -141,6 +142,25 @@ class EnvCache:
 
 ENVS = EnvCache()
 
+
+def dataset_rows(env_id: str, n: int | None = None, seed: int = 0, env_kwargs: Mapping[str, Any] | None = None,
+                 agent_name: str = "orchestra_env") -> list[dict[str, Any]]:
+    """verl dataset rows, one per task: ``prompt`` (the task as chat, for verl's length filter
+    and logs; the loop renders the real prompt from the env), ``agent_name`` and ``extra_info``
+    (``seed``, ``task_index``). Write them with ``pandas.DataFrame(rows).to_parquet(path)``."""
+    import numpy as np
+
+    from agents.scaleout.ray_workers import EnvSpec
+
+    env = EnvSpec(env_id, dict(env_kwargs or {})).make()
+    tasks = env.unwrapped.tasks
+    order = np.random.default_rng(seed).permutation(len(tasks))[: n or len(tasks)]
+    rows = [{"data_source": env_id, "agent_name": agent_name,
+             "prompt": [{"role": "user", "content": tasks[int(i)].question}],
+             "extra_info": {"seed": int(seed) * 1_000_003 + int(i), "task_index": int(i)}} for i in order]
+    env.close()
+    return rows
+
 try:  # the verl shell: only where verl is installed (its own venv, see docs/scale_out.md)
     from verl.experimental.agent_loop.agent_loop import AgentLoopBase, AgentLoopOutput, register
 except ImportError:  # pragma: no cover - verl absent
@@ -150,17 +170,19 @@ if AgentLoopBase is not None:  # pragma: no cover - exercised only with verl ins
 
     @register("orchestra_env")
     class OrchestraAgentLoop(AgentLoopBase):
-        """One Orchestra episode per dataset row. The row's ``extra_info`` may carry ``seed``
-        and ``task_index`` (the env's task); ``actor_rollout_ref.rollout.agent.orchestra``
-        gives ``env_id``, ``env_kwargs`` and ``max_turns``."""
+        """One Orchestra episode per dataset row. The row's ``extra_info`` carries ``seed`` and
+        ``task_index`` (see :func:`dataset_rows`); the agent-loop YAML entry
+        (``agents/scaleout/verl/agent_loops.yaml``) gives ``env_id``, ``env_kwargs``, ``max_turns``
+        (verl instantiates the loop per row with those keys as arguments)."""
 
-        def __init__(self, *args: Any, **kwargs: Any) -> None:
+        def __init__(self, *args: Any, env_id: str = "Orchestra/FRAMES-v0", env_kwargs: Any = None,
+                     max_turns: int = 30, **kwargs: Any) -> None:
             super().__init__(*args, **kwargs)
-            agent_cfg = self.rollout_config.get("agent", {}) or {}
-            cfg = dict(agent_cfg.get("orchestra", {}) or {})
-            self.env_id = cfg.get("env_id", "Orchestra/FRAMES-v0")
-            self.env_kwargs = dict(cfg.get("env_kwargs", {}) or {})
-            self.max_turns = int(cfg.get("max_turns", 30))
+            from omegaconf import DictConfig, OmegaConf
+
+            if isinstance(env_kwargs, DictConfig):
+                env_kwargs = OmegaConf.to_container(env_kwargs, resolve=True)
+            self.env_id, self.env_kwargs, self.max_turns = env_id, dict(env_kwargs or {}), int(max_turns)
             self.response_length = int(self.rollout_config.response_length)
 
         async def run(self, sampling_params: dict[str, Any], **kwargs: Any) -> AgentLoopOutput:
