@@ -1,12 +1,15 @@
 """Generation backends side by side: HF ``generate`` in the trainer's process vs a vLLM server,
 same model, same tasks, same rollout code.
 
-16 concurrent multi-turn rollouts: 16 FRAMES-v0 envs (simulated pool) run in lock-step by
-:func:`agents.rollout.collect`; each turn the live episodes generate together (HF: one
-left-padded batch; vLLM: 16 concurrent token-in/token-out requests). The policy is the tiny
+16 concurrent multi-turn rollouts: 16 envs run in lock-step by :func:`agents.rollout.collect`;
+each turn the live episodes generate together (HF: one left-padded batch; vLLM: 16 concurrent
+token-in/token-out requests). The env is ``agents.toy_env:OneRightModelEnv`` in strict mode
+(a ~400-token prompt; FRAMES' tool list alone is ~2k tokens, which makes the HF side's
+training step too slow for a 5-minute run on 2 shared cores). The policy is the tiny
 random-weight Qwen3 at head size 64 (``hidden_size=128, heads=2``: vLLM's CPU attention needs
 a head size >= 32); it writes no valid tool call, so every episode runs its ``max_turns``
-turns, each adding a tool output to the context: a multi-turn workload of fixed length.
+turns, each adding the env's "Invalid action" output to the context: a multi-turn workload of
+fixed length.
 ``ignore_eos`` is not used: both stop at the same stop tokens or at ``max_new_tokens``.
 
 Reported per backend: generated tokens/s over the collection (generation time only) and the
@@ -29,13 +32,14 @@ from benchmarks.common import BenchConfig, markdown_table, run_recorded
 
 @dataclass
 class BackendsConfig(BenchConfig):
-    env_id: str = "Orchestra/FRAMES-v0"
+    env_id: str = "agents.toy_env:OneRightModelEnv"
     rollouts: int = 16
     max_turns: int = 3
     max_new_tokens: int = 64
     hidden_size: int = 128
     heads: int = 2
-    collections: int = 2
+    max_context_tokens: int = 2048
+    collections: int = 1
     iterations: int = 2
     out: str = "results/generation_backends"
 
@@ -44,19 +48,17 @@ def _policy(config: BackendsConfig, model: str) -> Any:
     from agents.policy import LLMPolicy, PolicyConfig
 
     return LLMPolicy(PolicyConfig(model=model, lora_rank=8, max_new_tokens=config.max_new_tokens,
-                                  max_context_tokens=2048))
+                                  max_context_tokens=config.max_context_tokens))
 
 
 def _trainer(config: BackendsConfig, policy: Any, log_dir: str) -> Any:
-    import gymnasium as gym
-
-    import orchestra_env  # noqa: F401
     from agents.grpo import GRPO, GRPOConfig
+    from agents.scaleout.ray_workers import EnvSpec
 
     cfg = GRPOConfig(tasks_per_update=2, group_size=config.rollouts // 2, updates=1, reward="env",
                      min_group_std=-1.0, kl_coef=0.0, learning_rate=1e-4, log_dir=log_dir, quiet=True,
-                     checkpoint_every=0, seed=config.seed, minibatch_size=config.rollouts)
-    envs = [gym.make(config.env_id, max_turns=config.max_turns) for _ in range(config.rollouts)]
+                     checkpoint_every=0, seed=config.seed, minibatch_size=4)
+    envs = [EnvSpec(config.env_id, {"max_turns": config.max_turns}).make() for _ in range(config.rollouts)]
     return GRPO(policy, cfg, envs)
 
 
@@ -74,6 +76,7 @@ def measure(config: BackendsConfig, backend: str, model: str, server: Any, workd
         VLLMSync(VLLMGeneration(server.base_url, seed=config.seed, max_concurrency=config.rollouts),
                  workdir / "adapters", check_every=0).attach(trainer)
     resets = [{"seed": config.seed + i, "options": {"task_index": i // 2}} for i in range(config.rollouts)]
+    # the same tasks and seeds for both backends
     collect(policy, trainer.envs, resets)  # warm-up
     stats = RolloutStats()
     start = time.perf_counter()
@@ -102,7 +105,7 @@ def run(config: BackendsConfig) -> list[dict[str, Any]]:
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         rows.append(measure(config, "hf", model, None, Path(tmp)))
-        with VLLMServer(model, "policy", lora=True, max_lora_rank=8) as server:
+        with VLLMServer(model, "policy", lora=True, max_lora_rank=8, max_model_len=config.max_context_tokens) as server:
             rows.append(measure(config, "vllm", model, server, Path(tmp)))
     hf = rows[0]
     for row in rows:
@@ -121,8 +124,8 @@ def main(argv: Sequence[str] | None = None, config: BackendsConfig | None = None
     config = config or parse_config(argv, BackendsConfig(), __doc__, extra)
     rows, record, paths = run_recorded("generation_backends", config, run)
     md = Path(config.out).with_suffix(".md")
-    md.write_text(f"# Generation backends (commit {record.git_commit}, seed {record.seed}, "
-                  f"{record.duration_s:.0f} s)\n\n" + markdown_table(rows) + "\n")
+    md.write_text(f"Generation backends: commit {record.git_commit}, seed {record.seed}, "
+                  f"{record.duration_s:.0f} s run.\n\n" + markdown_table(rows) + "\n")
     print(md.read_text())
     print(f"wrote {', '.join(map(str, paths))}, {md}")
     return rows

@@ -208,9 +208,9 @@ def main(argv: Sequence[str] | None = None, config: ScalingConfig | None = None)
     config = config or parse_config(argv, ScalingConfig(), __doc__, _extra)
     rows, record, paths = run_recorded("rollout_scaling", config, run)
     md = Path(config.out).with_suffix(".md")
-    parts = [f"# Rollout scaling (commit {record.git_commit}, seed {record.seed}, {record.duration_s:.0f} s)\n"]
+    parts = [f"Rollout scaling: commit {record.git_commit}, seed {record.seed}, {record.duration_s:.0f} s run.\n"]
     for kind in ("measured", "recording", "simulated"):
-        parts.append(f"## {kind}\n\n" + markdown_table([r for r in rows if r["kind"] == kind]) + "\n")
+        parts.append(f"*{kind}*\n\n" + markdown_table([r for r in rows if r["kind"] == kind]) + "\n")
     md.write_text("\n".join(parts))
     print(md.read_text())
     print(f"wrote {', '.join(map(str, paths))}, {md}")

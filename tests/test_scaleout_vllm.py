@@ -184,3 +184,28 @@ def test_the_verl_agent_loop_episode_runs_on_vllm_tokens(server, peaked_lm):
     assert np.array(ep.response_ids)[mask].tolist() == [t for c in sampled for t in c.token_ids]
     assert np.array(ep.response_logprobs)[mask].tolist() == [x for c in sampled for x in c.logprobs]
     assert ep.num_turns == len(sampled) == 3 and (~mask).sum() > 0
+
+
+def test_the_ray_workers_vllm_runner_plays_token_episodes_and_follows_the_adapter(server, peaked_lm, tmp_path):
+    """What each Ray env actor runs for an LLM policy (called in-process here: same object)."""
+    import pickle
+
+    from agents.scaleout.ray_workers import EpisodeRequest, VLLMPolicyRunner
+
+    runner = pickle.loads(pickle.dumps(VLLMPolicyRunner(peaked_lm, server.base_url, max_turns=2, max_new_tokens=4)))
+    env = OneRightModelEnv(lenient=True, models=THREE, right="answer-3")
+    request = EpisodeRequest(0, seed=7)
+    first, again = runner.run(env, request), runner.run(env, request)
+    assert first.response_ids == again.response_ids and sum(first.response_mask) > 0  # seeded by the request
+    policy = lora_policy(peaked_lm)
+    with torch.no_grad():
+        for name, q in policy.model.named_parameters():
+            if "lora_B" in name:
+                q.normal_(0.0, 0.5)
+    policy.model.save_pretrained(tmp_path / "adapter")
+    backend = VLLMGeneration(server.base_url)
+    backend.load_adapter(tmp_path / "adapter", "runner-test-v1")
+    runner.load_policy("runner-test-v1")
+    moved = runner.run(env, request)
+    assert runner._backend.model == "runner-test-v1"
+    assert moved.response_logprobs != first.response_logprobs  # sampled by the adapter, not the base

@@ -147,6 +147,53 @@ class BaselineRunner:
         return PolicyTrajectory(steps, bool(info.get("correct", False)), dict(info.get("features", {})))
 
 
+class VLLMPolicyRunner:
+    """An LLM policy in the worker that samples through a vLLM server: the worker holds only a
+    tokenizer and an HTTP client, the trainer holds the model. Episodes are token sequences
+    (:class:`agents.scaleout.verl_agent_loop.EpisodeTokens`: ids, mask 1 on sampled tokens,
+    vLLM's logprobs), ready for the trainer to score. ``load_policy(name)`` switches to the
+    adapter the trainer loaded into the server under ``name`` (see ``VLLMSync.push``)."""
+
+    def __init__(self, tokenizer_dir: str, base_url: str, model: str = "policy", max_turns: int = 8,
+                 max_new_tokens: int = 256, temperature: float = 1.0) -> None:
+        self.tokenizer_dir, self.base_url, self.model = tokenizer_dir, base_url, model
+        self.max_turns, self.max_new_tokens, self.temperature = max_turns, max_new_tokens, temperature
+        self._tokenizer: Any = None
+        self._backend: Any = None
+
+    def __getstate__(self) -> dict[str, Any]:  # clients are per process: rebuilt in the worker
+        return {**self.__dict__, "_tokenizer": None, "_backend": None}
+
+    def load_policy(self, state: Any) -> None:
+        if state:
+            self.model = str(state)
+            if self._backend is not None:
+                self._backend.model = self.model
+
+    def run(self, env: gym.Env, request: EpisodeRequest) -> Any:
+        import asyncio
+
+        import numpy as np
+
+        from agents.scaleout.verl_agent_loop import TokenizerView, run_episode
+        from agents.scaleout.vllm_generation import VLLMGeneration
+
+        if self._tokenizer is None:
+            from transformers import AutoTokenizer
+
+            self._tokenizer = AutoTokenizer.from_pretrained(self.tokenizer_dir)
+            self._backend = VLLMGeneration(self.base_url, self.model, temperature=self.temperature,
+                                           stop_ids=TokenizerView(self._tokenizer).eos_ids)
+        self._backend.rng = np.random.default_rng(request.seed)  # the samples follow the request, not the worker
+
+        async def generate(ids: list[int], params: Mapping[str, Any]) -> tuple[list[int], list[float]]:
+            (c,) = await asyncio.to_thread(self._backend.complete, [ids], self.max_new_tokens)
+            return c.token_ids, c.logprobs
+
+        reset = {"seed": request.seed, "options": dict(request.options)}
+        return asyncio.run(run_episode(generate, self._tokenizer, env, reset, {}, self.max_turns))
+
+
 class EnvWorker:
     """The body of one Ray actor: its own env, a runner, and the policy version it holds."""
 
