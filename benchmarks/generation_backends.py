@@ -40,7 +40,8 @@ class BackendsConfig(BenchConfig):
     heads: int = 2
     max_context_tokens: int = 2048
     collections: int = 1
-    iterations: int = 2
+    iterations: int = 1
+    torch_threads: int = 1  # the trainer's (HF side); vLLM's server uses its own
     out: str = "results/generation_backends"
 
 
@@ -101,6 +102,9 @@ def run(config: BackendsConfig) -> list[dict[str, Any]]:
     from orchestra_env.experts.vllm_server import VLLMServer
     from orchestra_env.tiny_lm import build_tiny_lm
 
+    import torch
+
+    torch.set_num_threads(config.torch_threads)  # OpenMP spin-waits stall on oversubscribed cores
     model = str(build_tiny_lm(hidden_size=config.hidden_size, heads=config.heads))
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
