@@ -11,7 +11,7 @@ PYTEST_ARGS ?=
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-$(EXTRAS)
 
-.PHONY: install demo test bench docs clean vllm
+.PHONY: install demo test bench docs clean vllm verl
 
 $(STAMP): setup.cfg pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -49,5 +49,19 @@ $(VLLM_VENV)/.installed-vllm:
 
 vllm: $(VLLM_VENV)/.installed-vllm
 
+# verl (its own venv: it needs transformers>=5.5.3,<5.11). Only its AgentLoop machinery is used
+# here on CPU (tests/test_scaleout_verl.py); training with it needs GPUs (docs/scale_out.md).
+VERL_VENV ?= .venv-verl
+VERL_SPEC ?= verl==0.9.1
+$(VERL_VENV)/.installed-verl:
+	test -x $(VERL_VENV)/bin/python || $(PYTHON) -m venv $(VERL_VENV)
+	$(VERL_VENV)/bin/python -m pip install -q --upgrade pip
+	$(VERL_VENV)/bin/python -m pip install -q "$(TORCH_SPEC)" "$(VERL_SPEC)" "transformers>=5.5.3,<5.11" \
+		cachetools uvicorn fastapi gymnasium pydantic pyyaml
+	$(VERL_VENV)/bin/python -c "from verl.experimental.agent_loop.agent_loop import AgentLoopBase"
+	touch $@
+
+verl: $(VERL_VENV)/.installed-verl
+
 clean:
-	rm -rf $(VENV) $(VLLM_VENV) build dist *.egg-info .pytest_cache
+	rm -rf $(VENV) $(VLLM_VENV) $(VERL_VENV) build dist *.egg-info .pytest_cache
