@@ -4,8 +4,10 @@ A step, as data::
 
     action (dict | JSON | <tool_call> text)
       -> actions.parse_action            ToolCall | ParseError
+      -> episode.transcript              ToolCallTurn written before dispatch
       -> tool.validate(arguments)        schema check (pydantic)
       -> tool(arguments, episode)        ToolResult(output, usage, model, terminal, answer)
+      -> episode.transcript              ToolResultTurn written after (what experts are shown)
       -> accounting                      totals, calls per tool/alias, orchestrator tokens
       -> _evaluate(episode) at the end   verdict -> correct -> reward, features, preference
 
@@ -22,10 +24,12 @@ from gymnasium import spaces
 
 from orchestra_env.actions import ParseError, ToolCall, parse_action
 from orchestra_env.episode import Episode
+from orchestra_env.experts.oracle import bound_task
 from orchestra_env.preferences import Preference, sample_preference
 from orchestra_env.spaces import UnicodeText, clip_text
 from orchestra_env.tasks import Task
-from orchestra_env.tools.base import Tool, ToolArgumentError, ToolResult
+from orchestra_env.tools.base import Tool, ToolArgumentError, ToolResult, is_tool_failure
+from orchestra_env.transcript import ToolCallTurn, ToolResultTurn
 from orchestra_env.usage import Catalogue, Usage, approx_tokens
 
 logger = logging.getLogger(__name__)
@@ -179,7 +183,10 @@ class OrchestraEnv(gym.Env[dict, Any]):
             raise RuntimeError("step() called before reset() or after the episode ended; call reset() first")
         episode.turn += 1
         call = self._parse(action)
-        result, penalised = self._dispatch(call, episode)
+        if isinstance(call, ToolCall):
+            episode.transcript.add(ToolCallTurn(call.tool, dict(call.arguments), step=episode.turn))
+        with bound_task(episode.task):  # the simulated pool's ground truth, for this dispatch only
+            result, penalised = self._dispatch(call, episode)
         tool = call.tool if isinstance(call, ToolCall) and call.tool in self.tools else None
 
         # accounting: the tool's usage plus the orchestrator's own tokens
@@ -191,8 +198,8 @@ class OrchestraEnv(gym.Env[dict, Any]):
             if result.model:
                 episode.calls[result.model] += 1
         output = clip_text(result.output, self.max_output_chars)
-        if result.error is None and output:
-            episode.evidence.append(f"[{tool}] {output}")
+        episode.transcript.add(ToolResultTurn(call.tool if isinstance(call, ToolCall) else None, output,
+                                              error=result.error, model=result.model, step=episode.turn))
         episode.context_tokens += approx_tokens(output)
         episode.format_errors += int(penalised)
 
@@ -216,7 +223,8 @@ class OrchestraEnv(gym.Env[dict, Any]):
             "total_tokens_out": episode.totals.tokens_out,
         }
         if terminated or truncated:
-            reward += self._finish(episode, info)
+            with bound_task(episode.task):
+                reward += self._finish(episode, info)
         self._last_output = output
         obs = self._observation(output)
         if self.render_mode == "human":
@@ -285,7 +293,9 @@ class OrchestraEnv(gym.Env[dict, Any]):
             return ToolResult(output=f"Invalid arguments: {exc}", error=f"bad_arguments: {exc}"), True
         try:
             return tool(arguments, episode), False
-        except Exception as exc:  # noqa: BLE001 - a broken backend must not lose the episode
+        except Exception as exc:
+            if not is_tool_failure(exc):  # ImportError, FileNotFoundError, bugs: the user must see them
+                raise
             logger.exception("tool %s failed", call.tool)
             msg = f"Tool {call.tool!r} failed: {type(exc).__name__}: {exc}"
             return ToolResult(output=msg, error=f"tool_failure: {type(exc).__name__}: {exc}"), False

@@ -2,12 +2,13 @@
 databases, served with tools derived from each database's schema."""
 from __future__ import annotations
 
+from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any, Callable, Iterator, Literal, Mapping, Sequence, overload
 
 from orchestra_env.actions import ParseError, ToolCall
 from orchestra_env.domains.conversation import (
-    Dialogue, ExpertsOnDemand, RespondTool, User, communicated, message_or_call,
+    Conversation, ConversationWorld, Dialogue, ExpertsOnDemand, RespondTool, User, communicated, message_or_call,
 )
 from orchestra_env.domains.toolscale.db import Domain, EpisodeDB, load_domain
 from orchestra_env.domains.toolscale.folder import load_domain_folder, read_tasks
@@ -30,6 +31,14 @@ AGENT_INSTRUCTION = (
     "The policy names tools of its own system; here you have the generic tools listed "
     "instead (get_*/find_*/update_*/create_*/delete_*/cancel_*, calculate, call_expert)."
 )
+
+
+@dataclass
+class ToolScaleWorld(ConversationWorld):
+    """A ToolScale episode's world (``Episode.world``): the dialogue with the simulated user
+    and the episode's own copy-on-write database, which the derived tools read and write."""
+
+    db: EpisodeDB
 
 
 class GeneratedTasks(Sequence[Task]):
@@ -122,17 +131,27 @@ class ToolScaleEnv(OrchestraEnv):
     says goodbye); truncated after ``max_turns`` calls.
 
     ## Arguments
-    ``domain``; ``split`` ("train" | "test": disjoint users/records, see the generator);
-    ``num_tasks`` (size of the split's task list; the stream is unbounded); ``seed`` (which
-    stream); ``test_fraction``; ``user``: "scripted" (offline, default), "llm" (the shared
-    :class:`~orchestra_env.domains.conversation.LLMUser`, needs ``user_model`` served by a real
-    backend in ``experts``) or a function ``task -> User``; ``experts`` (expert-pool config or
-    an :class:`Expert`, for ``call_expert`` and the LLM user); ``tasks``
-    (your own task list, e.g. from :func:`~orchestra_env.domains.toolscale.official.load_official`);
-    ``domain_path`` (a domain folder, e.g. written by
-    :func:`~orchestra_env.domains.toolscale.synthesis.synthesize`: its db.json, policy.md,
-    schema.json and, unless ``tasks`` is given, tasks.json replace ``domain``);
-    plus :class:`OrchestraEnv`'s arguments.
+    Keyword arguments of `gym.make("Orchestra/ToolScale-<domain>-v0", ...)`.
+
+    | name | type | default | meaning |
+    |---|---|---|---|
+    | `domain` | str | `"bank"` | one of the ten ToolScale domains (set by the registered id) |
+    | `split` | str | `"train"` | "train" or "test": disjoint users and records (see the generator) |
+    | `num_tasks` | int | `1000` | size of the split's task list (the generated stream is unbounded) |
+    | `seed` | int | `0` | which generated task stream |
+    | `test_fraction` | float | `0.2` | share of users and records held out for "test" |
+    | `user` | str or Callable[[Task], User] | `"scripted"` | "scripted" (offline), "llm" (the shared `LLMUser`, needs `user_model`) or a function `task -> User` |
+    | `user_model` | str or None | `None` | catalogue model of the LLM user |
+    | `experts` | dict, Expert or None | `None` | expert-pool config (None: simulated) for `call_expert` and the LLM user |
+    | `tasks` | Sequence[Task] or None | `None` | your own task list (e.g. from `toolscale.official.load_official`) |
+    | `domain_path` | str or None | `None` | a domain folder (e.g. written by `toolscale.synthesis.synthesize`): its db.json, policy.md, schema.json and, unless `tasks` is given, tasks.json replace `domain` |
+    | `max_turns` | int | `50` | tool calls before the episode is truncated (ToolOrchestra sweeps 10/20/50/100) |
+    | `format_penalty` | float | `0.1` | subtracted from the reward for each malformed, unknown or badly-argued call |
+    | `preference` | Preference, dict or str | `"accuracy"` | a preset ("accuracy", "cost", "speed", "balanced") or "random" (drawn per episode, as in ToolOrchestra's data) |
+    | `charge_orchestrator` | bool | `True` | bill the policy's own tokens at the catalogue's orchestrator price |
+    | `catalogue` | Catalogue, dict, str or None | `None` | prices and aliases (None: the shipped `data/catalogue.yaml`) |
+    | `max_output_chars` | int | `32768` | tool outputs longer than this are cut, with a marker |
+    | `render_mode` | str or None | `None` | "ansi" or "human" (the transcript as text) |
 
     ## Version History
     * v0: initial version.
@@ -195,8 +214,9 @@ class ToolScaleEnv(OrchestraEnv):
         return f"{AGENT_INSTRUCTION}\n\n<policy>\n{self.domain.policy}\n</policy>"
 
     def _start(self, episode: Episode) -> str:
-        episode.state["db"] = self.domain.new_db()
-        dialogue = episode.state["dialogue"] = Dialogue(self._make_user(episode))
+        domain_tools = [name for name in self.tools if name in tools_of(self.domain)]
+        dialogue = Dialogue(self._make_user(episode), Conversation(episode.transcript, agent_tools=domain_tools))
+        episode.world = ToolScaleWorld(dialogue=dialogue, db=self.domain.new_db())
         return f"User: {dialogue.open().text}"
 
     def _make_user(self, episode: Episode) -> User:
@@ -212,8 +232,9 @@ class ToolScaleEnv(OrchestraEnv):
 
     def _evaluate(self, episode: Episode) -> dict[str, Any]:
         gold = self.gold_db(episode.task)
-        diff = episode.state["db"].diff(gold)
-        dialogue: Dialogue = episode.state["dialogue"]
+        world = episode.world_as(ToolScaleWorld)
+        diff = world.db.diff(gold)
+        dialogue = world.dialogue
         required = list(episode.task.metadata.get("required", []))
         told = all(communicated(required, dialogue.conversation.agent_messages()))
         correct = not diff and told
