@@ -23,6 +23,8 @@ ENV_IDS: dict[str, tuple[str, dict]] = {
         f"Orchestra/Tau2-{d}-v0": ("orchestra_env.envs.tau2:Tau2Env", {"domain": d})
         for d in TAU2_DOMAINS
     },
+    # any domain folder: gym.make("Orchestra/ToolScale-v0", domain_path=...) (default: bank)
+    "Orchestra/ToolScale-v0": ("orchestra_env.envs.toolscale:ToolScaleEnv", {}),
     **{
         f"Orchestra/ToolScale-{d}-v0": ("orchestra_env.envs.toolscale:ToolScaleEnv", {"domain": d})
         for d in TOOLSCALE_DOMAINS

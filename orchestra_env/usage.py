@@ -59,6 +59,7 @@ class ModelPrice:
     name: str
     price_in: float
     price_out: float
+    description: str = ""  # optional capability text (``orchestra describe-models``), shown to the policy
 
     def cost(self, tokens_in: int, tokens_out: int) -> float:
         return (tokens_in * self.price_in + tokens_out * self.price_out) / 1e6
@@ -113,7 +114,7 @@ class Catalogue:
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> "Catalogue":
         models = {
-            name: ModelPrice(name, float(p["price_in"]), float(p["price_out"]))
+            name: ModelPrice(name, float(p["price_in"]), float(p["price_out"]), str(p.get("description") or ""))
             for name, p in data["models"].items()
         }
         aliases = {}

@@ -240,7 +240,7 @@ def _tau2_cancel(env: gym.Env) -> tuple[int, dict, dict]:
     """A retail task whose gold calls cancel a pending order: (task index, read, cancel)."""
     for i in range(len(env.unwrapped.tasks)):
         env.reset(seed=0, options={"task_index": i})
-        criteria = env.unwrapped.episode.state["tau2"].task.evaluation_criteria
+        criteria = env.unwrapped.episode.world.task.evaluation_criteria
         for action in (criteria.actions or []) if criteria else []:
             if action.name == "cancel_pending_order":
                 order = {"order_id": action.arguments["order_id"]}

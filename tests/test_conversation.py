@@ -40,7 +40,7 @@ def test_both_envs_use_the_same_llm_user_and_dialogue():
     for env in (Tau2Env("airline", user="llm", user_model="m", experts=ScriptedModel(["Hi."])),
                 ToolScaleEnv("bank", num_tasks=3, user="llm", user_model="m", experts=ScriptedModel(["Hi."]))):
         env.reset(seed=0)
-        dialogue = env.episode.state["dialogue"]
+        dialogue = env.episode.world.dialogue
         assert isinstance(dialogue, Dialogue) and type(dialogue.user) is LLMUser
         assert dialogue.conversation.user_messages() == ["Hi."]
     with pytest.raises(ValueError, match="user_model"):

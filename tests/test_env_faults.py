@@ -2,8 +2,9 @@
 
 Expert faults come from the loopback ``FaultServer`` (tests/fault_server.py) behind the
 experts-pool config a user would write; search and sandbox faults are injected at the
-``qa`` module's seams (``get_index``, ``make_sandbox``). Every elapsed time is asserted
-against the configured limit plus a margin for a loaded 2-core CI machine.
+``qa`` module's seams (``get_index``, ``make_sandbox``). A limit is checked by what it made
+happen (attempt counts, the reason in the error, the billed latency); wall time is only bounded
+by :func:`hang_bound`, which an ignored limit or a hang exceeds, and a loaded CI box does not.
 """
 from __future__ import annotations
 
@@ -23,7 +24,6 @@ from orchestra_env.trajectories import RecordTrajectories
 from orchestra_env.usage import Usage
 
 KEY = "sk-hardening-test-key-0123456789abcdefXYZ"
-MARGIN_S = 0.75  # scheduling slack on a busy CI box, on top of each configured limit
 ANSWER_MYSELF = {"tool": "answer", "arguments": {"answer": "Paris"}}
 
 
@@ -32,6 +32,11 @@ def expert_pool(base_url: str, **options: Any) -> dict[str, Any]:
     spec = {"backend": "openai", "base_url": base_url, "timeout_s": 1.0, "max_retries": 4,
             "backoff_s": 0.02, "deadline_s": 2.0, **options}
     return {"default": "simulated", "models": {"gpt-5-mini": spec}}
+
+
+def hang_bound(limit_s: float) -> float:
+    """Five times the configured limit plus five seconds: only an ignored limit exceeds it."""
+    return 5 * limit_s + 5.0
 
 
 def frames(**kwargs: Any) -> gym.Env:
@@ -67,13 +72,13 @@ def test_rate_limited_then_served_step_succeeds_and_bills_the_tokens() -> None:
               Fault("ok", text="It is Paris.", prompt_tokens=123, completion_tokens=45)]
     with FaultServer(script) as srv:
         env = frames(experts=expert_pool(srv.base_url, api_key=KEY))
-        (obs, _, _, _, info), elapsed = timed_step(env, {"tool": "enhance_reasoning", "arguments": {"model": "reasoner-2"}})
+        obs, _, _, _, info = env.step({"tool": "enhance_reasoning", "arguments": {"model": "reasoner-2"}})
     assert len(srv.seen) == 3 and info["error"] is None
     assert "It is Paris." in obs["output"]
     assert (info["model"], info["tokens_in"], info["tokens_out"]) == ("reasoner-2", 123, 45)
     assert info["cost_usd"] == pytest.approx(env.unwrapped.catalogue.models["gpt-5-mini"].cost(123, 45))
-    assert info["latency_s"] >= 0.1  # the Retry-After wait is real latency, and billed as such
-    assert elapsed < 2.0 + MARGIN_S
+    assert srv.gaps()[0] >= 0.1  # the Retry-After was honoured ...
+    assert info["latency_s"] >= 0.1  # ... and the wait is real latency, billed as such
 
 
 def test_tokens_billed_by_a_failed_attempt_are_charged_on_the_error_step() -> None:
@@ -96,8 +101,9 @@ def test_expert_down_for_good_gives_an_error_observation_within_the_deadline(act
                                          deadline_s=deadline))
         out, elapsed = timed_step(env, action)
         assert_error_observation(env, out, "503")
-        assert elapsed < deadline + MARGIN_S
         assert 2 <= len(srv.seen) < 50  # it retried, and the deadline (not max_retries) stopped it
+        assert "deadline" in out[-1]["error"]
+        assert elapsed < hang_bound(deadline)
         assert_still_answerable(env)
 
 
@@ -106,7 +112,10 @@ def test_hanging_expert_is_cut_at_the_deadline() -> None:
         env = frames(experts=expert_pool(srv.base_url, api_key=KEY, timeout_s=0.3, deadline_s=1.0))
         out, elapsed = timed_step(env, {"tool": "enhance_reasoning", "arguments": {"model": "reasoner-2"}})
         assert_error_observation(env, out, "timed out")
-        assert elapsed < 1.0 + MARGIN_S
+        # 0.3 s attempts fit at most four times in the 1 s deadline (max_retries would allow five),
+        # and the step came back before the hanging server would have answered even once
+        assert 1 <= len(srv.seen) <= 4 and "deadline" in out[-1]["error"]
+        assert elapsed < min(5.0, hang_bound(1.0))
         assert_still_answerable(env)
 
 
@@ -114,9 +123,8 @@ def test_unreachable_expert_fails_fast_and_the_episode_goes_on() -> None:
     with FaultServer() as srv:
         url = srv.base_url  # then nobody listens there any more
     env = frames(experts=expert_pool(url, api_key=KEY, max_retries=2, backoff_s=0.05))
-    out, elapsed = timed_step(env, {"tool": "enhance_reasoning", "arguments": {"model": "reasoner-2"}})
-    assert_error_observation(env, out, "gave up after 3 attempt(s)")
-    assert elapsed < 2.0 + MARGIN_S
+    out = env.step({"tool": "enhance_reasoning", "arguments": {"model": "reasoner-2"}})
+    assert_error_observation(env, out, "gave up after 3 attempt(s)")  # refused, retried, then given up
     assert_still_answerable(env)
 
 
@@ -165,7 +173,7 @@ def test_python_that_never_ends_is_stopped_at_the_sandbox_limit(limit_s: float) 
     (obs, reward, terminated, _, info), elapsed = timed_step(
         env, {"tool": "python", "arguments": {"code": "while True:\n    pass"}})
     assert "time limit" in obs["output"] and not terminated and reward == 0.0
-    assert elapsed < limit_s + 1.5  # + interpreter start-up and the kill of the process group
+    assert elapsed < hang_bound(limit_s)  # the loop never ends: returning at all means it was killed
     assert info["latency_s"] >= limit_s  # billed per started second of wall time
     assert_still_answerable(env)
 

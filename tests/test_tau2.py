@@ -77,7 +77,7 @@ def test_unsolvable_mock_task_fails_like_tau2(envs):
     info = play(env, "update_task_with_user_tools",
                 [{"tool": "update_task_status", "arguments": {"task_id": "task_1", "status": "completed"}}])
     assert info["reward_breakdown"] == {"DB": 0.0, "ACTION": 1.0, "ENV_ASSERTION": 1.0}  # scripted user dismissed it
-    world = env.unwrapped.episode.state["tau2"].world
+    world = env.unwrapped.episode.world.environment
     assert world.user_tools.db.notifications["notif_1"].status == "read"
 
 
@@ -112,7 +112,7 @@ def test_vector_copies_and_consecutive_episodes_do_not_share_state():
     vec.reset(seed=0, options={"task_id": "create_task_1"})
     create = json.dumps({"tool": "create_task", "arguments": {"user_id": "user_1", "title": "Only in env 0"}})
     vec.step([create, json.dumps({"tool": "get_users", "arguments": {}})])
-    worlds = [e.unwrapped.episode.state["tau2"].world for e in vec.envs]
+    worlds = [e.unwrapped.episode.world.environment for e in vec.envs]
     assert "task_2" in worlds[0].tools.db.tasks
     assert "task_2" not in worlds[1].tools.db.tasks
     assert worlds[1].tools.db.users["user_1"].tasks == ["task_1"]
@@ -121,7 +121,7 @@ def test_vector_copies_and_consecutive_episodes_do_not_share_state():
 
     env = vec.envs[0].unwrapped
     env.reset(seed=1, options={"task_id": "create_task_1"})
-    assert same_db(env.episode.state["tau2"].world.tools.db, pristine, get_domain("mock").tables)
+    assert same_db(env.episode.world.environment.tools.db, pristine, get_domain("mock").tables)
 
 
 def test_airline_writes_stay_in_their_episode(envs):
@@ -129,10 +129,10 @@ def test_airline_writes_stay_in_their_episode(envs):
     env.reset(seed=0, options={"task_id": "0"})
     before = get_domain("airline").load_db().reservations["EHGLP3"]
     _, _, _, _, info = env.step({"tool": "cancel_reservation", "arguments": {"reservation_id": "EHGLP3"}})
-    assert json.loads(env.episode.state["tau2"].world.call("get_reservation_details", {"reservation_id": "EHGLP3"})[0])["status"] == "cancelled"
+    assert json.loads(env.episode.world.environment.call("get_reservation_details", {"reservation_id": "EHGLP3"})[0])["status"] == "cancelled"
     assert get_domain("airline").load_db().reservations["EHGLP3"] is before and before.status is None
     env.reset(seed=0, options={"task_id": "0"})
-    assert env.episode.state["tau2"].world.tools.db.reservations["EHGLP3"].status is None
+    assert env.episode.world.environment.tools.db.reservations["EHGLP3"].status is None
 
 
 @pytest.mark.parametrize(
@@ -191,7 +191,7 @@ def test_failed_calls_still_count_as_made_and_text_is_a_message(envs):
     _, reward, _, _, info = env.step({"tool": "create_task", "arguments": {"user_id": "user_1"}})  # title missing
     assert info["format_error"] and reward < 0
     obs, _, _, _, _ = env.step("<think>the policy forbids deleting</think>I cannot delete tasks. Can you confirm the user id?")
-    conv = env.episode.state["tau2"].conversation
+    conv = env.episode.world.conversation
     assert [t.tool for t in conv.tool_calls()] == ["create_task"]
     assert conv.agent_messages()[-1] == "I cannot delete tasks. Can you confirm the user id?"
     assert obs["output"].startswith("User: ")

@@ -10,7 +10,7 @@ from typing import Callable
 
 import pytest
 
-from orchestra_env.domains.conversation import Conversation, Turn
+from orchestra_env.domains.conversation import Conversation
 from orchestra_env.domains.tau2 import get_domain
 from orchestra_env.domains.tau2.environment import Tau2Environment, same_db
 from orchestra_env.domains.tau2.evaluation import evaluate
@@ -20,6 +20,7 @@ from orchestra_env.domains.tau2.tasks import Action, Tau2Task, load_tasks
 from orchestra_env.domains.tau2.telecom.data_model import BillStatus, LineStatus
 from orchestra_env.domains.tau2.user import ask_user_to, requested_calls
 from orchestra_env.envs.tau2 import Tau2Env, gold_steps
+from orchestra_env.transcript import ToolCallTurn, ToolResultTurn
 
 RETAIL = get_domain("retail")
 TELECOM = get_domain("telecom")
@@ -247,10 +248,10 @@ def replay(domain, task: Tau2Task, actions: list[Action]) -> tuple[Tau2Environme
     env.apply_initial_state(task.initial_state)
     conversation = Conversation.from_history(task.initial_state.message_history if task.initial_state else None)
     for action in actions:
-        role = "assistant" if action.requestor == "assistant" else "user"
-        conversation.add(Turn(role=role, tool=action.name, arguments=dict(action.arguments), requestor=action.requestor))
+        conversation.add(ToolCallTurn(action.name, dict(action.arguments), requestor=action.requestor))
         output, failed = env.call(action.name, action.arguments, action.requestor)
-        conversation.add(Turn(role="tool", content=output, requestor=action.requestor, error=failed))
+        conversation.add(ToolResultTurn(action.name, output, requestor=action.requestor,
+                                        error=output if failed else None))
     return env, conversation
 
 
@@ -322,7 +323,7 @@ def test_telecom_gold_replay_through_the_scripted_user_scores_one(telecom_env: T
     """The user-side gold actions are asked of the user, who runs them on the phone."""
     info = play(telecom_env, task, gold_steps(task))
     assert info["reward"] == 1.0 and info["end_reason"] in ("user_stop", "transfer"), info["reward_info"]
-    user_calls = [(t.tool, t.arguments) for t in telecom_env.episode.state["tau2"].conversation.tool_calls()
+    user_calls = [(t.tool, t.arguments) for t in telecom_env.episode.world.conversation.tool_calls()
                   if t.requestor == "user"]
     for action in task.gold_actions:
         if action.requestor == "user":

@@ -103,7 +103,7 @@ def test_episodes_and_vectorised_envs_do_not_share_database_state():
     vec = gym.vector.SyncVectorEnv([lambda: make("railway", num_tasks=5)] * 2)
     vec.reset(seed=0)
     envs = [e.unwrapped for e in vec.envs]
-    assert envs[0].episode.state["db"].db["reservations"] is not envs[1].episode.state["db"].db["reservations"]
+    assert envs[0].episode.world.db.db["reservations"] is not envs[1].episode.world.db.db["reservations"]
     vec.close()
 
 

@@ -3,8 +3,10 @@ one side, the policy on the other, and the record of what was said and done.
 
 One episode's conversation is a :class:`Dialogue`: the :class:`User` (scripted, or an
 :class:`LLMUser` behind an expert backend), the :class:`Conversation` (every message, tool
-call and tool result, in order: what the evaluators read), and optionally the user's own
-:class:`Device` (tools the *user* operates, such as tau2 telecom's phone).
+call and tool result, in order: what the evaluators and experts read, a view of the episode's
+one :class:`~orchestra_env.transcript.Transcript`), and optionally the user's own
+:class:`Device` (tools the *user* operates, such as tau2 telecom's phone). A domain's world
+extends :class:`ConversationWorld`, which holds the dialogue.
 
 The policy reaches the user through :class:`RespondTool`, or by writing plain text
 (:func:`message_or_call`). The user ends the conversation by saying ``###STOP###`` (or
@@ -19,20 +21,20 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator, Literal, Mapping, Protocol, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Collection, Iterable, Iterator, Mapping, Protocol, Sequence
 
 import pydantic
 
 from orchestra_env.actions import TOOL_CALL_RE, ParseError, ToolCall, parse_action
 from orchestra_env.experts.base import Expert, ExpertRequest, ExpertResponse
 from orchestra_env.tools.base import SchemaTool, ToolResult
+from orchestra_env.transcript import (
+    AgentMessage, Requestor, ToolCallTurn, ToolResultTurn, Transcript, Turn, UserMessage,
+)
 from orchestra_env.usage import Usage
 
 if TYPE_CHECKING:
     from orchestra_env.episode import Episode
-
-Role = Literal["assistant", "user", "tool"]
-Requestor = Literal["user", "assistant"]
 
 STOP = "###STOP###"
 TRANSFER = "###TRANSFER###"
@@ -48,22 +50,6 @@ def is_stop(text: str) -> bool:
 # ----------------------------------------------------------------------------- the record
 
 
-@dataclass(frozen=True)
-class Turn:
-    """A message (``content``), a tool call (``tool`` + ``arguments``) or a tool result."""
-
-    role: Role
-    content: str = ""
-    tool: str | None = None
-    arguments: dict[str, Any] | None = None
-    requestor: Requestor = "assistant"
-    error: bool = False
-
-    @property
-    def is_tool_call(self) -> bool:
-        return self.tool is not None and self.role != "tool"
-
-
 class HistoryMessage(Protocol):
     """A message of a prior conversation (tau2's ``message_history`` entries have this shape)."""
 
@@ -73,57 +59,82 @@ class HistoryMessage(Protocol):
     requestor: Requestor
 
 
-@dataclass
 class Conversation:
-    """Who said what and which tools were called, in order: tool calls keep the arguments
-    *as the caller wrote them* (tau2's ACTION check compares those)."""
+    """Who said what and which tools were called, in order: the view of an episode's
+    :class:`~orchestra_env.transcript.Transcript` that a domain's evaluator reads.
 
-    turns: list[Turn] = field(default_factory=list)
+    It owns no record of its own: :meth:`add` writes to the transcript, and the turns are the
+    transcript's, less the env's plumbing. ``agent_tools`` names the domain's tools: an agent
+    call the env dispatched to anything else (``respond``, ``call_expert``, ``done``, an
+    unknown name, an unparsable action) is not part of the conversation, as in tau2, where
+    those are messages or do not exist. ``None`` keeps every turn. Tool calls keep the
+    arguments *as the caller wrote them* (tau2's ACTION check compares those).
+    """
+
+    def __init__(self, transcript: Transcript | None = None, agent_tools: Collection[str] | None = None) -> None:
+        self.transcript = transcript if transcript is not None else Transcript()
+        self.agent_tools = None if agent_tools is None else frozenset(agent_tools)
 
     @classmethod
-    def from_history(cls, history: Iterable[HistoryMessage] | None) -> "Conversation":
-        """A prior conversation as turns (system messages dropped, tool calls split out)."""
-        conv = cls()
+    def from_history(cls, history: Iterable[HistoryMessage] | None, transcript: Transcript | None = None,
+                     agent_tools: Collection[str] | None = None) -> "Conversation":
+        """A prior conversation written into ``transcript`` (a new one by default), system
+        messages dropped, tool calls split out."""
+        conv = cls(transcript, agent_tools)
         for m in history or []:
             if m.role == "system":
                 continue
             if m.tool_calls:
                 for tc in m.tool_calls:
-                    conv.add(Turn(role=m.role, tool=tc.name, arguments=dict(tc.arguments),  # type: ignore[arg-type]
-                                  requestor=tc.requestor))
+                    conv.add(ToolCallTurn(tc.name, dict(tc.arguments), requestor=tc.requestor))
             elif m.content is not None:
-                conv.add(Turn(role=m.role, content=m.content, requestor=m.requestor))  # type: ignore[arg-type]
+                if m.role == "tool":
+                    conv.add(ToolResultTurn(None, m.content, requestor=m.requestor))
+                elif m.role == "user":
+                    conv.add(UserMessage(m.content))
+                else:
+                    conv.add(AgentMessage(m.content))
         return conv
 
     def add(self, turn: Turn) -> Turn:
-        self.turns.append(turn)
-        return turn
+        return self.transcript.add(turn)
+
+    def _shown(self, turn: Turn) -> bool:
+        if isinstance(turn, (UserMessage, AgentMessage)) or self.agent_tools is None:
+            return True
+        if turn.requestor == "user" or turn.step is None:  # the user's device, or a prior history
+            return True
+        return turn.tool in self.agent_tools
+
+    @property
+    def turns(self) -> list[Turn]:
+        return [t for t in self.transcript if self._shown(t)]
 
     def __iter__(self) -> Iterator[Turn]:
         return iter(self.turns)
 
-    def tool_calls(self) -> list[Turn]:
+    def tool_calls(self) -> list[ToolCallTurn]:
         """Every tool call the agent or the user made (failed ones included, as in tau2)."""
-        return [t for t in self.turns if t.is_tool_call]
+        return [t for t in self.turns if isinstance(t, ToolCallTurn)]
 
     def agent_messages(self) -> list[str]:
-        return [t.content for t in self.turns if t.role == "assistant" and t.tool is None and t.content]
+        return [t.content for t in self.turns if isinstance(t, AgentMessage) and t.content]
 
     def user_messages(self) -> list[str]:
-        return [t.content for t in self.turns if t.role == "user" and t.tool is None and t.content]
+        return [t.content for t in self.turns if isinstance(t, UserMessage) and t.content]
 
     def render(self, max_chars: int = 24_000, tool_results: bool = True) -> str:
-        """Plain text transcript (newest kept when too long), for LLM users and judges."""
+        """Plain text transcript (newest kept when too long), for experts, LLM users and judges."""
         lines = []
         for t in self.turns:
-            if t.is_tool_call:
-                who = "agent" if t.role == "assistant" else "user"
+            if isinstance(t, ToolCallTurn):
+                who = "agent" if t.requestor == "assistant" else "user"
                 lines.append(f"[{who} calls {t.tool}({json.dumps(t.arguments, ensure_ascii=False)})]")
-            elif t.role == "tool":
+            elif isinstance(t, ToolResultTurn):
                 if tool_results:
-                    lines.append(f"[tool result] {t.content}")
+                    lines.append(f"[tool result] {t.output}")
             else:
-                lines.append(f"{'Agent' if t.role == 'assistant' else 'User'}: {t.content}")
+                lines.append(f"{'Agent' if isinstance(t, AgentMessage) else 'User'}: {t.content}")
         return "\n".join(lines)[-max_chars:]
 
 
@@ -185,24 +196,41 @@ class Dialogue:
     def send(self, message: str) -> UserReply:
         """The agent says ``message``; the user's reply, recorded (a stop ends the dialogue)."""
         assert self.user is not None, "a dialogue without a user cannot be sent messages"
-        self.conversation.add(Turn("assistant", content=message))
+        self.conversation.add(AgentMessage(message))
         return self._heard(self.user.reply(message, self))
 
     def use_tool(self, name: str, arguments: Mapping[str, Any]) -> str:
         """The user runs one of its device's tools; call and result are recorded like the agent's."""
         if self.device is None:
             raise ValueError("this user has no device to run tools on")
-        self.conversation.add(Turn("user", tool=name, arguments=dict(arguments), requestor="user"))
+        self.conversation.add(ToolCallTurn(name, dict(arguments), requestor="user"))
         output, failed = self.device.call(name, arguments)
-        self.conversation.add(Turn("tool", content=output, tool=name, requestor="user", error=failed))
+        self.conversation.add(ToolResultTurn(name, output, requestor="user", error=output if failed else None))
         return output
 
     def _heard(self, reply: UserReply) -> UserReply:
-        self.conversation.add(Turn("user", content=reply.text))
+        self.conversation.add(UserMessage(reply.text))
         self.usage = self.usage + reply.usage
         if reply.stop:
             self.end = "user_stop"
         return reply
+
+
+@dataclass
+class ConversationWorld:
+    """The world of a domain with a simulated user (tau2, ToolScale extend it with their
+    database): its dialogue, which the ``respond`` tool talks through. What an expert is
+    shown of such an episode is the conversation: the customer's messages, the agent's, and
+    every domain tool call and result, in order."""
+
+    dialogue: Dialogue
+
+    @property
+    def conversation(self) -> Conversation:
+        return self.dialogue.conversation
+
+    def context(self, max_chars: int) -> str:
+        return self.conversation.render(max_chars)
 
 
 # ----------------------------------------------------------------------------- the policy's side
@@ -212,7 +240,7 @@ RESPOND_DESCRIPTION = ("Send a message to the user and get their reply. Plain te
 
 
 class RespondTool(SchemaTool):
-    """Send a message to the user (``episode.state["dialogue"]``); their reply is the output,
+    """Send a message to the user (the dialogue of the episode's :class:`ConversationWorld`); their reply is the output,
     and their stopping ends the episode (the message is then the episode's answer)."""
 
     def __init__(self, description: str = RESPOND_DESCRIPTION) -> None:
@@ -221,7 +249,7 @@ class RespondTool(SchemaTool):
 
     def __call__(self, arguments: Mapping[str, Any], episode: "Episode") -> ToolResult:
         message = str(arguments["content"])
-        reply = episode.state["dialogue"].send(message)
+        reply = episode.world_as(ConversationWorld).dialogue.send(message)
         return ToolResult(f"User: {reply.text}", terminal=reply.stop, answer=message if reply.stop else None)
 
 
@@ -309,15 +337,15 @@ class LLMUser:
         """The conversation seen from the user's side: the agent speaks as 'user'."""
         messages = [{"role": "system", "content": self.system_prompt(dialogue)}]
         for t in dialogue.conversation:
-            if t.role == "assistant" and not t.is_tool_call and t.content:
+            if isinstance(t, AgentMessage) and t.content:
                 messages.append({"role": "user", "content": t.content})
-            elif t.role == "user" and t.is_tool_call:
-                call = ToolCall(t.tool or "", t.arguments or {}).to_json()
+            elif isinstance(t, ToolCallTurn) and t.requestor == "user":
+                call = ToolCall(t.tool, t.arguments).to_json()
                 messages.append({"role": "assistant", "content": f"<tool_call>{call}</tool_call>"})
-            elif t.role == "user" and t.content:
+            elif isinstance(t, UserMessage) and t.content:
                 messages.append({"role": "assistant", "content": t.content})
-            elif t.role == "tool" and t.requestor == "user":
-                messages.append({"role": "user", "content": f"[tool result] {t.content}"})
+            elif isinstance(t, ToolResultTurn) and t.requestor == "user":
+                messages.append({"role": "user", "content": f"[tool result] {t.output}"})
         if len(messages) == 1:
             messages.append({"role": "user", "content": "Hi! How can I help you today?"})
         return tuple(messages)

@@ -4,8 +4,10 @@ A step, as data::
 
     action (dict | JSON | <tool_call> text)
       -> actions.parse_action            ToolCall | ParseError
+      -> episode.transcript              ToolCallTurn written before dispatch
       -> tool.validate(arguments)        schema check (pydantic)
       -> tool(arguments, episode)        ToolResult(output, usage, model, terminal, answer)
+      -> episode.transcript              ToolResultTurn written after (what experts are shown)
       -> accounting                      totals, calls per tool/alias, orchestrator tokens
       -> _evaluate(episode) at the end   verdict -> correct -> reward, features, preference
 
@@ -26,6 +28,7 @@ from orchestra_env.preferences import Preference, sample_preference
 from orchestra_env.spaces import UnicodeText, clip_text
 from orchestra_env.tasks import Task
 from orchestra_env.tools.base import Tool, ToolArgumentError, ToolResult
+from orchestra_env.transcript import ToolCallTurn, ToolResultTurn
 from orchestra_env.usage import Catalogue, Usage, approx_tokens
 
 logger = logging.getLogger(__name__)
@@ -179,6 +182,8 @@ class OrchestraEnv(gym.Env[dict, Any]):
             raise RuntimeError("step() called before reset() or after the episode ended; call reset() first")
         episode.turn += 1
         call = self._parse(action)
+        if isinstance(call, ToolCall):
+            episode.transcript.add(ToolCallTurn(call.tool, dict(call.arguments), step=episode.turn))
         result, penalised = self._dispatch(call, episode)
         tool = call.tool if isinstance(call, ToolCall) and call.tool in self.tools else None
 
@@ -191,8 +196,8 @@ class OrchestraEnv(gym.Env[dict, Any]):
             if result.model:
                 episode.calls[result.model] += 1
         output = clip_text(result.output, self.max_output_chars)
-        if result.error is None and output:
-            episode.evidence.append(f"[{tool}] {output}")
+        episode.transcript.add(ToolResultTurn(call.tool if isinstance(call, ToolCall) else None, output,
+                                              error=result.error, model=result.model, step=episode.turn))
         episode.context_tokens += approx_tokens(output)
         episode.format_errors += int(penalised)
 

@@ -6,7 +6,7 @@ from typing import Any, Callable, Literal, Mapping, Sequence
 
 from orchestra_env.actions import ParseError, ToolCall, parse_action
 from orchestra_env.domains.conversation import (
-    STOP, Conversation, Dialogue, ExpertsOnDemand, RespondTool, Turn, User, message_or_call,
+    STOP, Conversation, ConversationWorld, Dialogue, ExpertsOnDemand, RespondTool, User, message_or_call,
 )
 from orchestra_env.domains.tau2.domain import Tau2Domain, get_domain
 from orchestra_env.domains.tau2.environment import Tau2Environment, resolved_fields, tool_summary
@@ -33,21 +33,13 @@ SOLO_INSTRUCTION = (
 
 
 @dataclass
-class Tau2Episode:
-    """What a tau2 episode keeps in ``Episode.state["tau2"]`` (its dialogue is also
-    ``Episode.state["dialogue"]``, where the shared ``respond`` tool finds it)."""
+class Tau2World(ConversationWorld):
+    """A tau2 episode's world (``Episode.world``): the task, its own copy of tau2's
+    environment (databases and toolkits) and the dialogue with the simulated user, whose
+    conversation (a view of the episode's transcript) the evaluator scores."""
 
     task: Tau2Task
-    world: Tau2Environment
-    dialogue: Dialogue
-
-    @property
-    def conversation(self) -> Conversation:
-        return self.dialogue.conversation
-
-
-def _tau2(episode: Episode) -> Tau2Episode:
-    return episode.state["tau2"]
+    environment: Tau2Environment
 
 
 class DomainTool(SchemaTool):
@@ -62,11 +54,10 @@ class DomainTool(SchemaTool):
         return dict(arguments)
 
     def __call__(self, arguments: Mapping[str, Any], episode: Episode) -> ToolResult:
-        state = _tau2(episode)
-        output, failed = state.world.call(self.name, arguments)
-        state.conversation.add(Turn("tool", content=output, tool=self.name, error=failed))
+        world = episode.world_as(Tau2World)
+        output, failed = world.environment.call(self.name, arguments)
         if self.name == TRANSFER_TOOL and not failed:
-            state.dialogue.end = "transfer"
+            world.dialogue.end = "transfer"
             return ToolResult(output, terminal=True)
         return ToolResult(output, error=output if failed else None)
 
@@ -78,7 +69,7 @@ class DoneTool(SchemaTool):
         super().__init__("done", "Call this function when you are done with the task.", {})
 
     def __call__(self, arguments: Mapping[str, Any], episode: Episode) -> ToolResult:
-        _tau2(episode).dialogue.end = "agent_stop"
+        episode.world_as(Tau2World).dialogue.end = "agent_stop"
         return ToolResult(STOP, terminal=True)
 
 
@@ -228,13 +219,14 @@ class Tau2Env(OrchestraEnv):
 
     def _start(self, episode: Episode) -> str:
         task = self.tau2_tasks[episode.task.task_id]
-        world = Tau2Environment(self.domain, solo=self.solo)
-        world.apply_initial_state(task.initial_state)
-        conversation = Conversation.from_history(task.initial_state.message_history if task.initial_state else None)
+        environment = Tau2Environment(self.domain, solo=self.solo)
+        environment.apply_initial_state(task.initial_state)
+        domain_tools = [name for name, tool in self.tools.items() if isinstance(tool, DomainTool)]
+        conversation = Conversation.from_history(task.initial_state.message_history if task.initial_state else None,
+                                                 episode.transcript, agent_tools=domain_tools)
         user = None if self.solo else self._make_user(task, episode)
-        dialogue = Dialogue(user, conversation, device=world.user_device())
-        episode.state["tau2"] = Tau2Episode(task=task, world=world, dialogue=dialogue)
-        episode.state["dialogue"] = dialogue
+        dialogue = Dialogue(user, conversation, device=environment.user_device())
+        episode.world = Tau2World(dialogue=dialogue, task=task, environment=environment)
         prior = conversation.render() if conversation.turns else ""
         if user is None:
             return prior
@@ -251,17 +243,13 @@ class Tau2Env(OrchestraEnv):
         return episode.task.question
 
     def _parse(self, action: Any) -> ToolCall | ParseError:
-        call = parse_action(action) if self.solo else message_or_call(action)
-        if isinstance(call, ToolCall) and self.episode is not None and call.tool not in ("respond", "done", "call_expert"):
-            if call.tool in self.tools:  # tau2 counts every tool call made, even failing ones
-                _tau2(self.episode).conversation.add(Turn("assistant", tool=call.tool, arguments=dict(call.arguments)))
-        return call
+        return parse_action(action) if self.solo else message_or_call(action)
 
     def _evaluate(self, episode: Episode) -> dict[str, Any]:
-        state = _tau2(episode)
+        world = episode.world_as(Tau2World)
         judge = NLAssertionJudge(self._experts, self.judge_model) if self.judge_model else None
-        end = state.dialogue.end
-        info: RewardInfo = evaluate(self.domain, state.task, state.world, state.conversation,
+        end = world.dialogue.end
+        info: RewardInfo = evaluate(self.domain, world.task, world.environment, world.conversation,
                                     finished=end is not None, nl_judge=judge)
         return {
             "correct": abs(info.reward - 1.0) <= 1e-6,
@@ -269,7 +257,7 @@ class Tau2Env(OrchestraEnv):
             "reward_breakdown": dict(info.breakdown),
             "reward_info": info.as_dict(),
             "end_reason": end or "max_turns",
-            "user_usage": state.dialogue.usage.as_dict(),
+            "user_usage": world.dialogue.usage.as_dict(),
         }
 
 

@@ -2,14 +2,16 @@
 databases, served with tools derived from each database's schema."""
 from __future__ import annotations
 
+from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any, Callable, Iterator, Literal, Mapping, Sequence, overload
 
 from orchestra_env.actions import ParseError, ToolCall
 from orchestra_env.domains.conversation import (
-    Dialogue, ExpertsOnDemand, RespondTool, User, communicated, message_or_call,
+    Conversation, ConversationWorld, Dialogue, ExpertsOnDemand, RespondTool, User, communicated, message_or_call,
 )
 from orchestra_env.domains.toolscale.db import Domain, EpisodeDB, load_domain
+from orchestra_env.domains.toolscale.folder import load_domain_folder, read_tasks
 from orchestra_env.domains.toolscale.generator import GoldReplayError, TaskGenerator, replay
 from orchestra_env.domains.toolscale.tools import derive_tools
 from orchestra_env.domains.toolscale.user import ScriptedUser, llm_user
@@ -29,6 +31,14 @@ AGENT_INSTRUCTION = (
     "The policy names tools of its own system; here you have the generic tools listed "
     "instead (get_*/find_*/update_*/create_*/delete_*/cancel_*, calculate, call_expert)."
 )
+
+
+@dataclass
+class ToolScaleWorld(ConversationWorld):
+    """A ToolScale episode's world (``Episode.world``): the dialogue with the simulated user
+    and the episode's own copy-on-write database, which the derived tools read and write."""
+
+    db: EpisodeDB
 
 
 class GeneratedTasks(Sequence[Task]):
@@ -128,6 +138,9 @@ class ToolScaleEnv(OrchestraEnv):
     backend in ``experts``) or a function ``task -> User``; ``experts`` (expert-pool config or
     an :class:`Expert`, for ``call_expert`` and the LLM user); ``tasks``
     (your own task list, e.g. from :func:`~orchestra_env.domains.toolscale.official.load_official`);
+    ``domain_path`` (a domain folder, e.g. written by
+    :func:`~orchestra_env.domains.toolscale.synthesis.synthesize`: its db.json, policy.md,
+    schema.json and, unless ``tasks`` is given, tasks.json replace ``domain``);
     plus :class:`OrchestraEnv`'s arguments.
 
     ## Version History
@@ -148,6 +161,7 @@ class ToolScaleEnv(OrchestraEnv):
         user_model: str | None = None,
         experts: "Mapping[str, Any] | Expert | None" = None,
         tasks: Sequence[Task] | None = None,
+        domain_path: str | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -159,7 +173,9 @@ class ToolScaleEnv(OrchestraEnv):
             raise ValueError(f"user must be 'scripted', 'llm' or a function task -> User, not {user!r}")
         if user == "llm" and not user_model:
             raise ValueError("user='llm' needs user_model=<a model name served by the experts backend>")
-        self.domain: Domain = load_domain(domain)
+        self.domain: Domain = load_domain(domain) if domain_path is None else load_domain_folder(domain_path)
+        if domain_path is not None and tasks is None:
+            tasks = read_tasks(domain_path)  # a folder's own tasks (synthesized ones carry gold calls)
         self.split, self.seed, self.test_fraction = split, int(seed), float(test_fraction)
         self.user, self.user_model = user, user_model
         self._experts = ExpertsOnDemand(experts)
@@ -188,8 +204,9 @@ class ToolScaleEnv(OrchestraEnv):
         return f"{AGENT_INSTRUCTION}\n\n<policy>\n{self.domain.policy}\n</policy>"
 
     def _start(self, episode: Episode) -> str:
-        episode.state["db"] = self.domain.new_db()
-        dialogue = episode.state["dialogue"] = Dialogue(self._make_user(episode))
+        domain_tools = [name for name in self.tools if name in tools_of(self.domain)]
+        dialogue = Dialogue(self._make_user(episode), Conversation(episode.transcript, agent_tools=domain_tools))
+        episode.world = ToolScaleWorld(dialogue=dialogue, db=self.domain.new_db())
         return f"User: {dialogue.open().text}"
 
     def _make_user(self, episode: Episode) -> User:
@@ -205,8 +222,9 @@ class ToolScaleEnv(OrchestraEnv):
 
     def _evaluate(self, episode: Episode) -> dict[str, Any]:
         gold = self.gold_db(episode.task)
-        diff = episode.state["db"].diff(gold)
-        dialogue: Dialogue = episode.state["dialogue"]
+        world = episode.world_as(ToolScaleWorld)
+        diff = world.db.diff(gold)
+        dialogue = world.dialogue
         required = list(episode.task.metadata.get("required", []))
         told = all(communicated(required, dialogue.conversation.agent_messages()))
         correct = not diff and told
@@ -223,12 +241,13 @@ class ToolScaleEnv(OrchestraEnv):
         """The database after the task's gold calls (replayed on a fresh copy)."""
         db = self.domain.new_db()
         try:
-            replay(derive_tools_cached(self.domain.name), db, task.metadata["actions"])
+            replay(tools_of(self.domain), db, task.metadata["actions"])
         except GoldReplayError as exc:
             raise RuntimeError(f"task {task.task_id}: its gold calls no longer replay ({exc})") from exc
         return db
 
 
 @lru_cache(maxsize=None)
-def derive_tools_cached(domain: str) -> dict[str, Any]:
-    return derive_tools(load_domain(domain).schema)
+def tools_of(domain: Domain) -> dict[str, Any]:
+    """The derived tools of a domain (shipped or loaded from a folder), built once."""
+    return derive_tools(domain.schema)

@@ -14,7 +14,7 @@ import os
 import random
 import time
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Callable
 
 from orchestra_env.experts.base import ExpertRequest, ExpertResponse
 
@@ -46,6 +46,9 @@ class OpenAICompatExpert:
         backoff_s: first backoff; doubles each retry, full jitter in [backoff/2, backoff].
         max_backoff_s: cap of one backoff sleep (a server's Retry-After may ask for more).
         deadline_s: limit of the whole call, sleeps included.
+        clock, sleep: the time source the deadline is measured on and the backoff sleep
+            (``time.monotonic``/``time.sleep``); tests inject a fake pair to check the
+            deadline logic without depending on how fast a loaded machine runs.
     """
 
     def __init__(
@@ -60,6 +63,9 @@ class OpenAICompatExpert:
         max_backoff_s: float = 30.0,
         deadline_s: float = 300.0,
         extra_body: dict[str, Any] | None = None,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
     ):
         import httpx  # lazy: only users of real endpoints pay for it
 
@@ -75,6 +81,7 @@ class OpenAICompatExpert:
         headers = {"Authorization": f"Bearer {self.__key}"} if self.__key else {}
         self._client = httpx.Client(headers=headers)
         self._rng = random.Random()
+        self._clock, self._sleep = clock, sleep
 
     def __repr__(self) -> str:
         key = "set" if self.__key else "none"
@@ -86,14 +93,14 @@ class OpenAICompatExpert:
     # -- the call -----------------------------------------------------------------------------
 
     def complete(self, request: ExpertRequest) -> ExpertResponse:
-        start = time.monotonic()
+        start = self._clock()
         deadline = start + self.deadline_s
         body = self._body(request)
         tokens_in = tokens_out = 0
         errors: list[str] = []
         attempts = 0
         for attempt in range(self.max_retries + 1):
-            remaining = deadline - time.monotonic()
+            remaining = deadline - self._clock()
             if remaining <= 0:
                 errors.append("deadline reached")
                 break
@@ -102,17 +109,17 @@ class OpenAICompatExpert:
             tokens_in += result.tokens_in
             tokens_out += result.tokens_out
             if result.text is not None:
-                return ExpertResponse(result.text, tokens_in, tokens_out, time.monotonic() - start)
+                return ExpertResponse(result.text, tokens_in, tokens_out, self._clock() - start)
             errors.append(result.error or "unknown error")
             if not result.retryable or attempt == self.max_retries:
                 break
             wait = self._backoff(attempt, result.retry_after)
-            if time.monotonic() + wait >= deadline:
+            if self._clock() + wait >= deadline:
                 errors.append(f"next retry (in {wait:.2f}s) would pass the {self.deadline_s}s deadline")
                 break
-            time.sleep(wait)
+            self._sleep(wait)
         message = f"{self.base_url}: gave up after {attempts} attempt(s): " + "; ".join(errors)
-        return ExpertResponse("", tokens_in, tokens_out, time.monotonic() - start, error=self._redact(message))
+        return ExpertResponse("", tokens_in, tokens_out, self._clock() - start, error=self._redact(message))
 
     def _body(self, request: ExpertRequest) -> dict[str, Any]:
         return {
@@ -141,7 +148,7 @@ class OpenAICompatExpert:
                 chunks = []
                 for chunk in response.iter_bytes():
                     chunks.append(chunk)
-                    if time.monotonic() > deadline:
+                    if self._clock() > deadline:
                         return _Attempt(error="deadline reached while reading the response")
                 raw = b"".join(chunks)
                 status = response.status_code

@@ -20,7 +20,7 @@ Dotted paths (``contact.email``) are argument names the policy sends as they are
 from __future__ import annotations
 
 import json
-from typing import TYPE_CHECKING, Any, Literal, Mapping, Optional, Union
+from typing import TYPE_CHECKING, Any, Literal, Mapping, Optional, Protocol, Union, runtime_checkable
 
 import pydantic
 
@@ -116,8 +116,16 @@ def _same(a: Any, b: Any) -> bool:
 
 
 # ---------------------------------------------------------------------- base class
+@runtime_checkable
+class DatabaseWorld(Protocol):
+    """What these tools need of an episode's world: its own database
+    (:class:`~orchestra_env.envs.toolscale.ToolScaleWorld` is one)."""
+
+    db: EpisodeDB
+
+
 class CollectionTool(SchemaTool):
-    """A tool over one collection; the episode's database is ``episode.state["db"]``."""
+    """A tool over one collection, run on the database of the episode's world (a :class:`DatabaseWorld`)."""
 
     def __init__(self, name: str, description: str, fields: Mapping[str, Any],
                  schema: DomainSchema, collection: Collection) -> None:
@@ -128,7 +136,7 @@ class CollectionTool(SchemaTool):
         self.parent = schema.collections[collection.parent] if collection.parent else None
 
     def __call__(self, arguments: Mapping[str, Any], episode: "Episode") -> ToolResult:
-        db: EpisodeDB = episode.state["db"]
+        db = episode.world_as(DatabaseWorld).db
         try:
             return ToolResult(self.run(db, arguments))
         except (RecordNotFound, ValueError) as exc:
