@@ -15,6 +15,8 @@ import os
 from dataclasses import dataclass, field
 from typing import Any, Sequence
 
+from benchmarks.common import BenchConfig
+
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 ENV_ID = "Orchestra/FRAMES-v0"
@@ -22,14 +24,13 @@ THRESHOLDS = (0.0, 0.3, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 1.0)
 
 
 @dataclass
-class ThresholdConfig:
+class ThresholdConfig(BenchConfig):
     """Hyper-parameters of the sweep (recorded with the result)."""
 
     thresholds: Sequence[float] = field(default_factory=lambda: list(THRESHOLDS))
     train_tasks: int = 0  # 0 = the whole train split
     eval_tasks: int = 0  # 0 = the whole test split
     c: float = 1.0  # inverse L2 strength of the logistic regression
-    seed: int = 0
     out: str = "results/routing_threshold"
 
 
@@ -47,7 +48,7 @@ def threshold_curve(config: ThresholdConfig) -> list[dict[str, Any]]:
 
     import orchestra_env  # noqa: F401
     from agents.baselines import evaluate
-    from agents.routing import shared_embedder
+    from agents.embedding import shared_embedder
     from agents.threshold_router import ThresholdRouter, ThresholdRouterPolicy, label_tasks
     from benchmarks.stats import bootstrap_mean, wilson
 
@@ -84,8 +85,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", default=ThresholdConfig.out)
     args = parser.parse_args(argv)
-    config = ThresholdConfig([float(t) for t in args.thresholds.split(",")], args.train_tasks,
-                             args.eval_tasks, seed=args.seed, out=args.out)
+    config = ThresholdConfig(seed=args.seed, out=args.out, thresholds=[float(t) for t in args.thresholds.split(",")],
+                             train_tasks=args.train_tasks, eval_tasks=args.eval_tasks)
     rows, _, paths = run_recorded("routing_threshold", config, threshold_curve)
     print(markdown_table(rows, ["threshold", "n", "accuracy", "accuracy_lo", "accuracy_hi",
                                 "cost_usd", "cost_usd_lo", "cost_usd_hi", "routed_share"]))

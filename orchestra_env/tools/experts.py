@@ -41,7 +41,6 @@ def ask_expert(
         role=role,
         max_tokens=max_tokens,
         seed=episode.call_seed(alias, role),
-        task=episode.task,
     )
     # a provider that is down (``outages=``) answers nothing and costs the wait
     failure = episode.outages.failure(model, episode.turn - 1) if episode.outages else None
