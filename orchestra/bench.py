@@ -28,7 +28,7 @@ BENCHMARKS: dict[str, Benchmark] = {
     "domain-throughput": Benchmark("benchmarks.domain_throughput", "reset and tool-step latency of tau2 and ToolScale"),
     "tau2-baselines": Benchmark("benchmarks.tau2_baselines", "gold / do-nothing / random-tool rewards per tau2 domain"),
     "retrieval": Benchmark("benchmarks.retrieval", "recall@k and speed of BM25, dense and hybrid search on FRAMES"),
-    "sandbox": Benchmark("benchmarks.sandbox_limits", "hostile programs vs the Python sandbox (needs a checkout)"),
+    "sandbox": Benchmark("benchmarks.sandbox_limits", "hostile programs vs the Python sandbox"),
     "routing": Benchmark("benchmarks.routing", "SB3 PPO vs the MiniLM routers at equal env steps (minutes)"),
     "grpo-throughput": Benchmark("benchmarks.grpo_throughput", "one GRPO step, ours vs TRL: tokens/s, peak memory"),
     "reproduce": Benchmark("benchmarks.reproduce_table1", "ToolOrchestra's Table 1, published vs the simulated world"),
