@@ -28,6 +28,7 @@ BENCHMARKS: dict[str, Benchmark] = {
     "domain-throughput": Benchmark("benchmarks.domain_throughput", "reset and tool-step latency of tau2 and ToolScale"),
     "tau2-baselines": Benchmark("benchmarks.tau2_baselines", "gold / do-nothing / random-tool rewards per tau2 domain"),
     "toolscale-baselines": Benchmark("benchmarks.toolscale_baselines", "gold / do-nothing / random-tool rewards per ToolScale domain"),
+    "fault-timings": Benchmark("benchmarks.fault_timings", "requests, wall time and billing of an env step under backend faults"),
     "retrieval": Benchmark("benchmarks.retrieval", "recall@k and speed of BM25, dense and hybrid search on FRAMES"),
     "sandbox": Benchmark("benchmarks.sandbox_limits", "hostile programs vs the Python sandbox"),
     "routing": Benchmark("benchmarks.routing", "SB3 PPO vs the MiniLM routers at equal env steps (minutes)"),
