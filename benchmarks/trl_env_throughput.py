@@ -50,7 +50,7 @@ class ThroughputConfig:
 def run_ours(c: ThroughputConfig) -> dict:
     from agents.grpo import GRPO, GRPOConfig
     from agents.policy import LLMPolicy, PolicyConfig
-    from agents.trainer import make_envs
+    from agents.run import make_envs
 
     policy = LLMPolicy(PolicyConfig(model="tiny", lora_rank=c.lora_rank, lora_alpha=2 * c.lora_rank,
                                     max_new_tokens=c.completion_tokens, max_context_tokens=8192))
