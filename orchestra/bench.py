@@ -35,6 +35,7 @@ BENCHMARKS: dict[str, Benchmark] = {
     "grpo-throughput": Benchmark("benchmarks.grpo_throughput", "one GRPO step, ours vs TRL: tokens/s, peak memory"),
     "reproduce": Benchmark("benchmarks.reproduce_table1", "ToolOrchestra's Table 1, published vs the simulated world"),
     "trl-throughput": Benchmark("benchmarks.trl_env_throughput", "TRL's GRPOTrainer on an env vs our GRPO"),
+    "tau2-parity": Benchmark("benchmarks.tau2_parity", "our tau2 envs vs tau2-bench itself on action sequences (needs its venv)"),
 }
 
 
