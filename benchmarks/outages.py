@@ -130,8 +130,27 @@ def seed_summary(rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
     return out
 
 
+def _fmt(value: float, low: Any = None, high: Any = None) -> str:
+    return f"{value:.3f}" + (f" [{low:.3f}, {high:.3f}]" if isinstance(low, float) else "")
+
+
+def outage_markdown(rows: Sequence[dict[str, Any]]) -> str:
+    """Per seed with 95% intervals, then the mean +- std over seeds of each trained cell."""
+    lines = ["| learner | trained with outages | evaluated with outages | seed | n | accuracy [95% CI] | reward [95% CI] |",
+             "|---|---|---|---|---|---|---|"]
+    for r in rows:
+        if str(r["seed"]).startswith("mean"):
+            acc = f"{r['accuracy']:.3f} ± {r['accuracy_std']:.3f}"
+            rew = f"{r['reward']:.3f} ± {r['reward_std']:.3f}"
+        else:
+            acc = _fmt(r["accuracy"], r.get("accuracy_lo"), r.get("accuracy_hi"))
+            rew = _fmt(r["reward"], r.get("reward_lo"), r.get("reward_hi"))
+        lines.append(f"| {r['learner']} | {r['trained_with_outages']} | {r['outages']} | {r['seed']} | {r['n']} | {acc} | {rew} |")
+    return "\n".join(lines) + "\n"
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    from benchmarks.common import markdown_table, run_recorded
+    from benchmarks.common import run_recorded
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--steps", type=int, default=OutageConfig.steps)
@@ -142,10 +161,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     config = OutageConfig(out=args.out, steps=args.steps, seeds=[int(s) for s in args.seeds.split(",")],
                           p_down=args.p_down, eval_tasks=args.eval_tasks)
-    rows, _, paths = run_recorded("outages", config, compare)
-    print(markdown_table(rows, ["learner", "trained_with_outages", "outages", "seed", "n", "accuracy",
-                                "accuracy_lo", "accuracy_hi", "reward", "reward_lo", "reward_hi",
-                                "accuracy_std", "reward_std"]))
+    rows, _, paths = run_recorded("outages", config, compare, markdown=outage_markdown)
+    print(outage_markdown(rows))
     print("wrote", ", ".join(map(str, paths)))
     return 0
 

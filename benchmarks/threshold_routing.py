@@ -20,7 +20,7 @@ from benchmarks.common import BenchConfig
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 ENV_ID = "Orchestra/FRAMES-v0"
-THRESHOLDS = (0.0, 0.3, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 1.0)
+THRESHOLDS = (0.0, 0.2, 0.3, 0.35, 0.4, 0.45, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0)
 
 
 @dataclass
@@ -75,8 +75,18 @@ def threshold_curve(config: ThresholdConfig) -> list[dict[str, Any]]:
     return rows
 
 
+def threshold_markdown(rows: Sequence[dict[str, Any]]) -> str:
+    lines = ["| threshold | n | accuracy [95% CI] | $ per task [95% CI] | s per task | routed by the classifier |",
+             "|---|---|---|---|---|---|"]
+    for r in rows:
+        lines.append(f"| {r['threshold']:g} | {r['n']} | {r['accuracy']:.3f} [{r['accuracy_lo']:.3f}, {r['accuracy_hi']:.3f}] "
+                     f"| {r['cost_usd']:.4f} [{r['cost_usd_lo']:.4f}, {r['cost_usd_hi']:.4f}] | {r['latency_s']:.1f} "
+                     f"| {r['routed_share']:.0%} |")
+    return "\n".join(lines) + "\n"
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    from benchmarks.common import markdown_table, run_recorded
+    from benchmarks.common import run_recorded
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--thresholds", default=",".join(map(str, THRESHOLDS)))
@@ -87,9 +97,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     config = ThresholdConfig(seed=args.seed, out=args.out, thresholds=[float(t) for t in args.thresholds.split(",")],
                              train_tasks=args.train_tasks, eval_tasks=args.eval_tasks)
-    rows, _, paths = run_recorded("routing_threshold", config, threshold_curve)
-    print(markdown_table(rows, ["threshold", "n", "accuracy", "accuracy_lo", "accuracy_hi",
-                                "cost_usd", "cost_usd_lo", "cost_usd_hi", "routed_share"]))
+    rows, _, paths = run_recorded("routing_threshold", config, threshold_curve, markdown=threshold_markdown)
+    print(threshold_markdown(rows))
     print("wrote", ", ".join(map(str, paths)))
     return 0
 
