@@ -129,6 +129,8 @@ NOT_RESULTS: dict[tuple[str, str], str] = {
     ("docs/hardening.md", "| Protection | Where | What it guarantees | Test that fails without it |"): "a map of protections",
     ("docs/judges.md", "| # | rule | decides | `Verdict.judge` |"): "the judge's rules in order (numbers are ranks)",
     ("docs/production.md", "| preset | alpha | beta | gamma | meant for |"): "the published preset weights (configuration)",
+    ("docs/scale_out.md", "| piece | module | engine | install |"): "which module needs which engine (versions are requirements)",
+    ("docs/scale_out.md", "| what | where | how |"): "which test checks what, where (no measurements)",
     ("docs/judges.md", "| prediction | reference | F1 | at 0.6 |"): "worked examples of the F1 rule, not a measurement",
     ("docs/sandbox.md", "| field | default | meaning |"): "configuration defaults",
     ("docs/sandbox.md", "| layer | where | what it does |"): "a map of isolation layers",
