@@ -327,6 +327,9 @@ def test_gather_experts_applies_only_when_other_models_are_on_offer():
 
     card = OrchestratorCard(gather_mean=0.5, gather_experts=3.0)
     assert _gather_mean(tools("search-1"), card, SIM.catalogue) == 0.5  # only gpt-5
+    # basic_tools: the model's own aliases, unknown to the simulator's catalogue, one per tool
+    assert _gather_mean({**tools("self-search"), "answer": {"name": "answer", "parameters": {
+        "properties": {"model": {"enum": ["self-answer"]}}}}}, card, SIM.catalogue) == 0.5
     assert _gather_mean(tools("search-1", "search-3"), card, SIM.catalogue) == 3.0
     assert _gather_mean(tools("search-1", "search-3"), OrchestratorCard(gather_mean=0.5), SIM.catalogue) == 0.5
 

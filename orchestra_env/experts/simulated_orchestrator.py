@@ -175,14 +175,15 @@ def _qa_action(tools: Mapping[str, Any], card: OrchestratorCard, catalogue: Cata
 
 
 def _gather_mean(tools: Mapping[str, Any], card: OrchestratorCard, catalogue: Catalogue) -> float:
-    """``gather_experts`` when some tool's alias enum offers another model, else ``gather_mean``:
-    a model with stronger helpers at hand calls them more (or less) than it uses its own."""
+    """``gather_experts`` when some QA tool offers a choice of models (more than one alias), else
+    ``gather_mean``: a model with other helpers at hand calls them more (or less) than it uses
+    only itself. (Counting aliases, not resolving them: the env's catalogue may name aliases the
+    simulator's catalogue does not know.)"""
     if card.gather_experts is None:
         return card.gather_mean
-    models = {catalogue.aliases[a].model if a in catalogue.aliases else a
-              for name in ("search", "enhance_reasoning", "answer") if name in tools
-              for a in _enum(tools[name], "model")}
-    return card.gather_experts if len(models) > 1 else card.gather_mean
+    choice = any(len(_enum(tools[name], "model")) > 1
+                 for name in ("search", "enhance_reasoning", "answer") if name in tools)
+    return card.gather_experts if choice else card.gather_mean
 
 
 def _gather_turns(mean: float, rng: np.random.Generator) -> int:

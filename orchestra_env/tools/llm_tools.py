@@ -14,6 +14,7 @@ import pydantic
 
 from orchestra_env.episode import Episode
 from orchestra_env.experts.base import Expert, ExpertRequest, ExpertResponse
+from orchestra_env.outages import OUTAGE_ERROR
 from orchestra_env.tools.base import SchemaTool, ToolResult
 from orchestra_env.tools.catalogue_text import describe_role
 from orchestra_env.tools.python_tool import run_code
@@ -41,7 +42,9 @@ def ask_expert(
         max_tokens=max_tokens,
         seed=episode.call_seed(alias, role),
     )
-    response = experts.complete(request)
+    # a provider that is down (``outages=``) answers nothing and costs the wait
+    failure = episode.outages.failure(model, episode.turn - 1) if episode.outages else None
+    response = failure or experts.complete(request)
     usage = catalogue.model_usage(model, response.tokens_in, response.tokens_out, response.latency_s)
     return response, usage
 
@@ -159,6 +162,9 @@ class AnswerTool(ExpertTool):
             return ToolResult(f"Final answer: {text}", terminal=True, answer=text)
         messages = _qa_messages(episode, self.INSTRUCTION, self.max_context_chars)
         response, usage = self.ask(alias, messages, episode)
+        if response.error and response.error.startswith(OUTAGE_ERROR):
+            # A down provider: nothing was answered, so the policy may try another model.
+            return self.failed(alias, response, usage)
         if response.error:
             # The answer model failed after its retries: the episode ends with no answer.
             return self.failed(alias, response, usage, terminal=True, answer="")
