@@ -117,3 +117,94 @@ def test_tau2_gold_trajectories_replay_with_the_scripted_user() -> None:
 
 
 # ----------------------------------------------------------------------------- GLPFT on the tiny model
+
+TRAIN_N, TEST_N = 16, 6
+LR_SCALE, EPOCH_SCALE = 400.0, 8.0  # the paper's lr x400 and epochs x8: a random-weight model, CPU minutes
+MAX_LENGTH, NEW_TOKENS = 256, 40
+
+
+@pytest.fixture(scope="module")
+def one_thread():
+    """One torch thread: on a shared 2-core machine, two threads are ~10x slower than one."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+@pytest.fixture(scope="module")
+def tiny_tokenizer():
+    from agents.multi_agent.glpft import load_base
+
+    return load_base("tiny")[1]
+
+
+@pytest.fixture(scope="module")
+def glpft_run(tmp_path_factory, one_thread):
+    from agents.multi_agent.glpft import GLPFTConfig, run_glpft
+
+    train = data.toolscale_trajectories("bank", TRAIN_N, intents=["delete"])
+    config = GLPFTConfig(lr_scale=LR_SCALE, epoch_scale=EPOCH_SCALE, max_length=MAX_LENGTH, batch_size=8,
+                         lora_r=32, lora_alpha=64, prompt=PromptConfig.tiny(), save_steps=10_000)
+    out = tmp_path_factory.mktemp("glpft")
+    team, state = run_glpft(train, config, out)
+    return {"team": team, "state": state, "out": out, "config": config, "train": train}
+
+
+@pytest.fixture(scope="module")
+def untrained(glpft_run):
+    from agents.multi_agent.glpft import Team
+
+    return Team.from_config(glpft_run["config"])
+
+
+def test_each_stage2_run_changes_only_its_own_adapter(glpft_run) -> None:
+    import torch
+
+    from agents.multi_agent.glpft import Team
+
+    team, out = glpft_run["team"], glpft_run["out"]
+    assert glpft_run["state"]["done"] == ["backbone", "planner", "caller", "summarizer"]
+    saved = Team.load(out)  # each stage's adapter as written the moment that stage finished
+    final = {role: team.adapter_state(role) for role in ("backbone", "planner", "caller", "summarizer")}
+    for role, weights in final.items():
+        at_end_of_stage = saved.adapter_state(role)
+        # later stages left this adapter as its own stage wrote it ...
+        assert weights.keys() == at_end_of_stage.keys() and len(weights) > 0
+        assert all(torch.equal(weights[k], at_end_of_stage[k]) for k in weights), f"a later stage changed {role}"
+    backbone = final["backbone"]
+    for role in ("planner", "caller", "summarizer"):
+        # ... and its own stage did change it (it started as a copy of the backbone's)
+        changed = [k for k in backbone if not torch.equal(backbone[k], final[role][k])]
+        assert len(changed) > len(backbone) // 2, f"{role}'s stage barely moved its adapter"
+    # the base stays frozen: the base weights equal a freshly loaded base
+    fresh = Team.from_config(glpft_run["config"])
+    base_now = {k: v for k, v in team.peft.base_model.model.state_dict().items() if "lora_" not in k}
+    base_fresh = {k: v for k, v in fresh.peft.base_model.model.state_dict().items() if "lora_" not in k}
+    assert all(torch.equal(base_now[k], base_fresh[k]) for k in base_fresh)
+
+
+def test_cli_runs_both_stages_checkpoints_and_resumes(tmp_path, one_thread) -> None:
+    from agents.multi_agent.cli import main
+
+    args = ["--algo", "glpft", "--model", "tiny", "--data", "toolscale:bank:2:delete", "--out", str(tmp_path),
+            "--tiny-prompts", "--epoch-scale", "0.5", "--batch-size", "8", "--max-length", "128", "--save-steps", "1"]
+    assert main(args) == 0
+    state_file = tmp_path / "glpft_state.json"
+    state = json.loads(state_file.read_text())
+    assert state["done"] == ["backbone", "planner", "caller", "summarizer"]
+    assert all(state["stages"][s]["steps"] >= 1 for s in state["done"])
+    assert all((tmp_path / s / s / "adapter_model.safetensors").is_file() for s in state["done"])
+    # the run "stopped" inside the summarizer stage: resume skips the finished stages and
+    # continues the summarizer from its last Trainer checkpoint
+    state["done"].remove("summarizer")
+    state_file.write_text(json.dumps(state))
+    assert main(args + ["--resume"]) == 0
+    resumed = json.loads(state_file.read_text())
+    assert resumed["done"] == ["backbone", "planner", "caller", "summarizer"]
+    assert all(resumed["stages"][s] == state["stages"][s] for s in ("backbone", "planner", "caller"))
+    assert "checkpoint-" in (resumed["stages"]["summarizer"]["resumed_from"] or "")
+    assert main(["--algo", "eval", "--out", str(tmp_path), "--data", "toolscale:bank:1:delete", "--split", "test",
+                 "--tiny-prompts", "--max-length", "128", "--max-new-tokens", "4"]) == 0

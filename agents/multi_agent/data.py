@@ -12,9 +12,9 @@ episodes that *succeeded when executed*:
   :mod:`agents.baselines` on FRAMES), successful episodes only.
 
 Our sources have no thoughts (ToolBench's come from GPT ReAct runs), so :func:`thought_for`
-writes a short templated thought from each gold call: what it does and its scalar arguments.
-This makes the caller's job easier than in the paper (the thought names the record to use);
-say so when quoting numbers.
+writes a short templated thought from each gold call: what it does and which arguments it
+needs (names, not values). Templated thoughts are easier to imitate than GPT's free ones, so
+Plan ACC here is not comparable with the paper's; say so when quoting numbers.
 
 The converter (:func:`split_trajectory`), by the paper's rules (``GLPFT/process_data``):
 
@@ -95,16 +95,16 @@ class RoleExample:
 
 
 def thought_for(call: Mapping[str, Any]) -> str:
-    """A short thought for a gold call (our data has none): verb, object and scalar arguments."""
+    """A short thought for a gold call (our data has none): what the call does and which
+    arguments it needs, not their values (the caller must find those in the history)."""
     name = str(call["name"])
     verb, _, noun = name.partition("_")
     phrase = VERBS.get(verb)
     what = f"{phrase} {noun.replace('_', ' ')}".strip() if phrase else f"use {name}"
     if verb == "respond":
         what = "tell the user"
-    scalars = [f"{k} {str(v)[:40]}" for k, v in call.get("arguments", {}).items()
-               if isinstance(v, (str, int, float, bool)) and k not in ("content",)]
-    detail = f" ({', '.join(scalars)})" if scalars else ""
+    keys = [k for k in call.get("arguments", {}) if k != "content"]
+    detail = f" by {', '.join(keys)}" if keys else ""
     return f"I should {what}{detail}."
 
 

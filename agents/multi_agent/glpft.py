@@ -75,16 +75,18 @@ class GLPFTConfig:
     lora_r: int = 16
     lora_alpha: int = 32
     lora_dropout: float = 0.0
+    train_norms: bool = True  # each role also gets its own RMSNorm weights (tiny; lets LoRA sharpen logits)
     seed: int = 0
     save_steps: int = 50
     prompt: PromptConfig = field(default_factory=PromptConfig)
     single: bool = False  # backbone only (the single-LLM baseline): no stage 2
-    single_epochs: float | None = None  # the baseline's epochs (set to match the team's total steps)
+    single_epochs: float | None = None  # the baseline's epochs, unscaled (set to match a team's total steps)
 
     def stage(self, name: str) -> StageConfig:
         s = self.stages[name]
-        epochs = self.single_epochs if (self.single and name == "backbone" and self.single_epochs) else s.epochs
-        return replace(s, lr=s.lr * self.lr_scale, epochs=epochs * self.epoch_scale)
+        if self.single and name == "backbone" and self.single_epochs:  # absolute: set to match a team's steps
+            return replace(s, lr=s.lr * self.lr_scale, epochs=self.single_epochs)
+        return replace(s, lr=s.lr * self.lr_scale, epochs=s.epochs * self.epoch_scale)
 
 
 def load_base(model: str, dtype: Any = None) -> tuple[Any, Any]:
@@ -127,8 +129,7 @@ class Team:
     @classmethod
     def from_config(cls, config: GLPFTConfig) -> "Team":
         model, tok = load_base(config.model)
-        return cls(model, tok, config.mode, dict(r=config.lora_r, lora_alpha=config.lora_alpha,
-                                                 lora_dropout=config.lora_dropout))
+        return cls(model, tok, config.mode, _lora_options(config.__dict__))
 
     # ------------------------------------------------------------------ roles
     def has(self, role: str) -> bool:
@@ -160,7 +161,7 @@ class Team:
             return model
         self.peft.set_adapter(role)
         for name, p in self.peft.named_parameters():
-            p.requires_grad_(f".{role}." in name and "lora_" in name)
+            p.requires_grad_(f".{role}." in name and ("lora_" in name or "modules_to_save" in name))
         return self.peft
 
     def adapter_state(self, role: str) -> dict[str, Any]:
@@ -242,11 +243,17 @@ class Team:
         state = json.loads((out / "glpft_state.json").read_text())
         config = state["config"]
         base, tok = load_base(model or config["model"])
-        team = cls(base, tok, config["mode"], dict(r=config["lora_r"], lora_alpha=config["lora_alpha"],
-                                                   lora_dropout=config["lora_dropout"]))
+        team = cls(base, tok, config["mode"], _lora_options(config))
         for stage in state["done"]:
             team.load_role(stage, out / stage)
         return team
+
+
+def _lora_options(config: Mapping[str, Any]) -> dict[str, Any]:
+    opts = dict(r=config["lora_r"], lora_alpha=config["lora_alpha"], lora_dropout=config["lora_dropout"])
+    if config.get("train_norms", True):
+        opts["modules_to_save"] = ["norm"]  # every *norm module (final, per-layer, q/k norms)
+    return opts
 
 
 # ----------------------------------------------------------------------------- training
