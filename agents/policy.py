@@ -21,29 +21,44 @@ if TYPE_CHECKING:
 
 @dataclass
 class PolicyConfig:
-    """How to build the policy (every field is a ``agents.train`` flag)."""
+    """How to build the policy (every field is an ``agents.train`` flag)."""
 
-    model: str = "tiny"  # hub id, local path, or "tiny" (orchestra_env.tiny_lm)
+    model: str = "tiny"
+    """A hub id, a local folder, or ``"tiny"`` / ``"tiny-llama"`` (:mod:`orchestra_env.tiny_lm`, no download)."""
     lora_rank: int = 16
+    """Rank of the LoRA adapter (the only weights that train unless ``full_finetune``)."""
     lora_alpha: int = 32
+    """LoRA scale numerator: the adapter's output is multiplied by ``lora_alpha / lora_rank``."""
     lora_dropout: float = 0.0
+    """Dropout inside the adapter; 0 keeps old and new log-probs of the clipped ratio comparable."""
     target_modules: str = "q_proj,k_proj,v_proj,o_proj,gate_proj,up_proj,down_proj"
+    """Comma-separated linear layers that get an adapter; names absent from the model are skipped."""
     full_finetune: bool = False
-    value_head: bool = False  # PPO's critic: a linear head on the last hidden state
-    max_new_tokens: int = 256  # per turn
-    max_context_tokens: int = 8192  # an episode whose context outgrows this is cut (truncated)
+    """Train every weight (and keep a frozen copy as the KL reference) instead of an adapter."""
+    value_head: bool = False
+    """Add PPO's critic: a zero-initialised linear head on the last hidden state."""
+    max_new_tokens: int = 256
+    """Most tokens sampled per turn; a turn cut here is closed by a stop token (not trained)."""
+    max_context_tokens: int = 8192
+    """An episode whose context would outgrow this is cut and counted as wrong."""
     temperature: float = 1.0
+    """Sampling temperature (1 samples the policy the trainer scores)."""
     top_p: float = 1.0
-    dtype: str = "float32"  # float32 | bfloat16 | float16
-    device: str = "auto"  # auto = cuda if available
+    """Nucleus sampling; below 1 the samples are not from the scored distribution."""
+    dtype: str = "float32"
+    """Weights' dtype: float32, bfloat16 or float16."""
+    device: str = "auto"
+    """A torch device; ``auto`` picks cuda when available."""
     gradient_checkpointing: bool = False
+    """Recompute activations in the backward pass: less memory for long contexts, more compute."""
 
 
 class LLMPolicy:
-    """The LM, its tokenizer and the few operations the trainers need.
+    """The LM, its tokenizer and the few operations the trainers need; it holds no episode.
 
-    Also a policy for :func:`agents.baselines.evaluate` (``begin``/``act``): it keeps one
-    conversation per episode and samples each action.
+    Stateless by design: rollouts keep their own :class:`~agents.rollout.TokenSequence`, so one
+    policy serves a batch of episodes. To run it in :func:`agents.baselines.evaluate`, wrap it in
+    :class:`~agents.llm_agent.LLMAgent` (which keeps one episode's tokens).
     """
 
     def __init__(self, config: PolicyConfig) -> None:
@@ -81,7 +96,6 @@ class LLMPolicy:
             torch.nn.init.zeros_(self.value_head.weight)
             torch.nn.init.zeros_(self.value_head.bias)
         self.eos_ids = _stop_ids(self.tokenizer, base)
-        self._conversation = None
 
     # -------------------------------------------------------------------- parameters
     def parameters(self) -> list["torch.nn.Parameter"]:
@@ -196,20 +210,6 @@ class LLMPolicy:
             set_peft_model_state_dict(self.model, load_peft_weights(str(path), device=str(self.device)))
         if self.value_head is not None and (path / "value_head.pt").is_file():
             self.value_head.load_state_dict(torch.load(path / "value_head.pt", map_location=self.device))
-
-    # -------------------------------------------------------------------- a policy for evaluate()
-    def begin(self, env: Any, obs: Mapping[str, Any], info: Mapping[str, Any]) -> None:
-        from agents.rollout import Conversation
-
-        self._conversation = Conversation.start(self, env, obs)
-
-    def act(self, obs: Mapping[str, Any], info: Mapping[str, Any]) -> str:
-        conv = self._conversation
-        assert conv is not None, "call begin(env, obs, info) after each reset"
-        if conv.turns:
-            conv.add_output(obs["output"])
-        ids = self.generate([conv.token_ids])[0]
-        return conv.add_action(ids)
 
 
 def _resolve_model(name: str) -> str:

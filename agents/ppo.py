@@ -1,36 +1,76 @@
-"""PPO for LLM policies: a value head on the LM, GAE over the policy's own tokens, clipping.
+"""PPO for LLM policies, in one file (CleanRL's shape): a value head on the LM, GAE over the
+policy's own tokens, the clipped ratio.
 
-Per update: ``episodes_per_update`` episodes on random tasks, batched. The env's reward (wrap
-the env in ``CostLatencyPenalty`` or ``PreferenceReward`` to shape it) is placed on the last
-token of the turn that earned it. The timeline for GAE is the sequence of the policy's own
-tokens across turns (tool outputs are skipped, not zero-reward steps), with ``gamma`` and
-``lam`` per token. Losses per policy token: the clipped ratio, a clipped value loss, an
-entropy bonus and ``kl_coef`` x KL to the base model.
+Read top to bottom: the hyper-parameters (:class:`PPOConfig`, one docstring each), the two
+pure functions that place rewards and compute GAE on the token timeline, then :class:`PPO`,
+whose :meth:`~PPO.update` is one iteration:
+
+1. collect ``episodes_per_update`` episodes on random tasks, batched;
+2. put each step's env reward (wrap the env in ``CostLatencyPenalty`` or ``PreferenceReward``
+   to shape it) on the last token of the turn that earned it;
+3. score old log-probs and values once; GAE with ``gamma`` and ``lam`` per token over the
+   sequence of the policy's own tokens across turns (tool outputs are skipped, not zero-reward
+   steps); optionally whiten the advantages over the whole update;
+4. ``epochs`` passes of the clipped ratio, a clipped value loss, an entropy bonus and
+   ``kl_coef`` x KL to the base model.
+
+:meth:`~PPO.train` repeats it, with logging and checkpoints (:func:`agents.run.train_loop`).
+
+Imported, all functions or data: rollout collection (:func:`agents.rollout.collect`), the
+losses and the clipped-ratio step shared with GRPO and the router (:mod:`agents.losses`), and
+run plumbing that is no part of the algorithm (:mod:`agents.run`: the outer loop, env copies,
+task draw, checkpoint files; :mod:`agents.metrics`).
 """
 from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from typing import Any
+from pathlib import Path
+from typing import Sequence
 
+import gymnasium as gym
 import numpy as np
 
-from agents.losses import TokenBatch, clipped_policy_loss, kl_to_reference, masked_mean
+from agents.losses import Minibatch, TokenBatch, clipped_ratio_update
 from agents.metrics import rollout_metrics
+from agents.policy import LLMPolicy
 from agents.rollout import RolloutStats, Trajectory, collect
-from agents.trainer import TrainConfig, Trainer, minibatches
+from agents.run import (RunConfig, load_checkpoint, make_envs, minibatches, save_checkpoint, task_resets,
+                        train_loop)
 
 
 @dataclass
-class PPOConfig(TrainConfig):
+class PPOConfig(RunConfig):
+    """PPO's hyper-parameters; the env, schedule and logging fields come from :class:`RunConfig`."""
+
     episodes_per_update: int = 16
-    epochs: int = 2
+    """Episodes (on random tasks, run as one batch) per update."""
     gamma: float = 1.0
+    """Discount per policy token (1: an episode's reward counts in full at every token)."""
     lam: float = 0.95
-    value_coef: float = 0.5
-    value_clip: float = 0.2
-    entropy_coef: float = 0.0
+    """GAE's lambda per policy token (1: Monte-Carlo returns minus values)."""
     whiten_advantages: bool = True
+    """Normalise advantages to mean 0, std 1 over the update's policy tokens."""
+    learning_rate: float = 1e-5
+    """AdamW step size (no weight decay) for the adapter and the value head."""
+    max_grad_norm: float = 1.0
+    """Clip the gradient's global norm to this before each step."""
+    minibatch_size: int = 8
+    """Sequences per forward/backward pass."""
+    epochs: int = 2
+    """Passes over each update's episodes (old log-probs and values are fixed before the first)."""
+    clip_low: float = 0.2
+    """The ratio is clipped below at 1 - clip_low."""
+    clip_high: float = 0.28
+    """The ratio is clipped above at 1 + clip_high."""
+    value_coef: float = 0.5
+    """Weight of the critic's loss."""
+    value_clip: float = 0.2
+    """A new value may move at most this far from the old one before its error stops counting."""
+    entropy_coef: float = 0.0
+    """Weight of the entropy bonus on the policy's tokens."""
+    kl_coef: float = 0.001
+    """Weight of KL(policy || base model) per token (k3 estimator); 0 skips the reference pass."""
 
 
 def token_rewards(traj: Trajectory, width: int) -> np.ndarray:
@@ -54,23 +94,33 @@ def gae(rewards: np.ndarray, values: np.ndarray, mask: np.ndarray, gamma: float,
     return adv, adv + values * mask
 
 
-class PPO(Trainer):
-    config: PPOConfig
+class PPO:
+    """Proximal policy optimisation of an :class:`~agents.policy.LLMPolicy` with a value head."""
 
-    def __init__(self, policy: Any, config: PPOConfig, envs: Any = None) -> None:
+    def __init__(self, policy: LLMPolicy, config: PPOConfig, envs: Sequence[gym.Env] | None = None) -> None:
+        import torch
+
         if policy.value_head is None:
             raise ValueError("PPO needs a critic: build the policy with PolicyConfig(value_head=True)")
-        super().__init__(policy, config, envs)
-
-    def n_envs(self) -> int:
-        return self.config.episodes_per_update
+        self.policy, self.config = policy, config
+        torch.manual_seed(config.seed)
+        self.rng = np.random.default_rng(config.seed)
+        self.envs = make_envs(config, config.episodes_per_update, envs)
+        self.n_tasks = len(self.envs[0].unwrapped.tasks)
+        self.optimizer = torch.optim.AdamW(policy.parameters(), lr=config.learning_rate, weight_decay=0.0)
+        self.step = 0
+        if config.resume:
+            self.step = load_checkpoint(config, policy, self.optimizer, self.rng)
 
     def update(self) -> dict[str, float]:
-        resets, groups = self.reset_args(self.config.episodes_per_update, 1)
+        """Collect episodes, then learn from them; returns this update's metrics."""
+        # 1. rollouts, one per env, each on its own random task
+        resets, groups = task_resets(self.rng, self.n_tasks, self.config.episodes_per_update, 1)
         stats = RolloutStats()
         trajs = collect(self.policy, self.envs, resets, groups, stats)
         metrics = rollout_metrics(trajs, [t.env_return for t in trajs])
         metrics["speed/generate_tokens_per_s"] = stats.generated_tokens / max(stats.generate_s, 1e-9)
+        # 2-4. token rewards, GAE, the clipped-ratio update
         metrics.update(self.learn(trajs))
         return metrics
 
@@ -79,50 +129,46 @@ class PPO(Trainer):
 
         c, policy = self.config, self.policy
         pad = policy.tokenizer.pad_token_id
-        batches: list[dict[str, Any]] = []
-        with torch.no_grad():  # old scores, values, advantages: fixed for the whole update
-            for mb in minibatches(len(trajs), c.minibatch_size, self.rng):
-                group = [trajs[i] for i in mb]
-                batch = TokenBatch.from_trajectories(group, pad, policy.device)
-                out = policy.token_logprobs(batch.input_ids, batch.attention_mask, with_values=True)
-                entry = {"batch": batch, "old": out["logprobs"], "old_values": out["values"]}
-                if c.kl_coef > 0:
-                    with policy.reference() as ref:
-                        entry["ref"] = policy.token_logprobs(batch.input_ids, batch.attention_mask, model=ref)["logprobs"]
-                values = out["values"].cpu().numpy()
-                mask = batch.action_mask.cpu().numpy()
+        batches = []
+        with torch.no_grad():  # old log-probs, values and advantages: fixed for the whole update
+            for idx in minibatches(len(trajs), c.minibatch_size, self.rng):
+                group = [trajs[i] for i in idx]
+                tokens = TokenBatch.from_trajectories(group, pad, policy.device)
+                out = policy.token_logprobs(tokens.input_ids, tokens.attention_mask, with_values=True)
+                values, mask = out["values"].cpu().numpy(), tokens.action_mask.cpu().numpy()
                 adv, ret = np.zeros_like(values), np.zeros_like(values)
                 for i, t in enumerate(group):
                     adv[i], ret[i] = gae(token_rewards(t, values.shape[1] + 1), values[i], mask[i], c.gamma, c.lam)
-                entry["adv"] = torch.tensor(adv, device=policy.device)
-                entry["ret"] = torch.tensor(ret, device=policy.device)
-                batches.append(entry)
+                mb = Minibatch(tokens, tokens.action_mask, torch.tensor(adv, device=policy.device),
+                               old_logprobs=out["logprobs"], old_values=out["values"],
+                               returns=torch.tensor(ret, device=policy.device))
+                if c.kl_coef > 0:
+                    with policy.reference() as ref:
+                        mb.ref_logprobs = policy.token_logprobs(tokens.input_ids, tokens.attention_mask,
+                                                                model=ref)["logprobs"]
+                batches.append(mb)
         if c.whiten_advantages:
-            all_adv = torch.cat([e["adv"][e["batch"].action_mask > 0] for e in batches])
-            mean, std = all_adv.mean(), all_adv.std().clamp(min=1e-6) if all_adv.numel() > 1 else 1.0
-            for e in batches:
-                e["adv"] = (e["adv"] - mean) / std * e["batch"].action_mask
+            every = torch.cat([mb.advantages[mb.mask > 0] for mb in batches])
+            mean, std = every.mean(), every.std().clamp(min=1e-6) if every.numel() > 1 else 1.0
+            for mb in batches:
+                mb.advantages = (mb.advantages - mean) / std * mb.mask
         policy.model.train()
-        logs: dict[str, list[float]] = {k: [] for k in ("loss/policy", "loss/value", "loss/kl", "loss/entropy",
-                                                         "loss/clipfrac", "loss/grad_norm")}
-        tokens, t0 = 0, time.perf_counter()
-        for _ in range(c.epochs):
-            for e in batches:
-                batch, mask = e["batch"], e["batch"].action_mask
-                out = policy.token_logprobs(batch.input_ids, batch.attention_mask, with_values=True)
-                pg, clipfrac = clipped_policy_loss(out["logprobs"], e["old"], e["adv"], mask, c.clip_low, c.clip_high)
-                v, old_v = out["values"], e["old_values"]
-                v_clipped = old_v + torch.clamp(v - old_v, -c.value_clip, c.value_clip)
-                vloss = 0.5 * masked_mean(torch.maximum((v - e["ret"]) ** 2, (v_clipped - e["ret"]) ** 2), mask)
-                entropy = masked_mean(out["entropy"], mask)
-                kl = (masked_mean(kl_to_reference(out["logprobs"], e["ref"]), mask) if "ref" in e
-                      else pg.new_zeros(()))
-                loss = pg + c.value_coef * vloss - c.entropy_coef * entropy + c.kl_coef * kl
-                logs["loss/grad_norm"].append(self.optimise(loss))
-                tokens += batch.n_tokens
-                for key, value in (("loss/policy", pg), ("loss/value", vloss), ("loss/kl", kl),
-                                   ("loss/entropy", entropy), ("loss/clipfrac", clipfrac)):
-                    logs[key].append(float(value.detach()))
-        metrics = {k: float(np.mean(v)) for k, v in logs.items()}
-        metrics["speed/tokens_per_s"] = tokens / (time.perf_counter() - t0)
+        t0 = time.perf_counter()
+        metrics = clipped_ratio_update(
+            self.optimizer, batches,
+            lambda t: policy.token_logprobs(t.input_ids, t.attention_mask, with_values=True),
+            epochs=c.epochs, clip_low=c.clip_low, clip_high=c.clip_high, kl_coef=c.kl_coef,
+            entropy_coef=c.entropy_coef, value_coef=c.value_coef, value_clip=c.value_clip,
+            max_grad_norm=c.max_grad_norm)
+        seen = c.epochs * sum(mb.inputs.n_tokens for mb in batches)
+        metrics["speed/tokens_per_s"] = seen / (time.perf_counter() - t0)
         return metrics
+
+    def train(self) -> list[dict[str, float]]:
+        """Update until ``config.updates``, logging each update, checkpointing on schedule and at
+        the end (the loop is :func:`agents.run.train_loop`, shared with the other algorithm)."""
+        return train_loop(self)
+
+    def save_checkpoint(self) -> Path:
+        """Adapter, value head, optimiser, update count and RNGs under ``<log_dir>/checkpoints``."""
+        return save_checkpoint(self.config, self.step, self.policy, self.optimizer, self.rng)

@@ -6,8 +6,9 @@ output rendered as a ``tool`` turn. ``policy_mask`` marks the tokens the policy 
 those are trained (the prompt, tool outputs and template glue are not). Tokens are appended,
 never re-tokenised, so the trainer scores exactly the tokens that were sampled.
 
-:func:`collect` steps a list of envs (or a ``SyncVectorEnv``'s) in lock-step: every turn, the
-envs still running generate together in one batch. An episode whose context would outgrow
+Each episode is a :class:`TokenSequence`. :func:`collect` steps a list of envs (or a
+``SyncVectorEnv``'s) in lock-step: every turn, the envs still running generate together in one
+batch. An episode whose context would outgrow
 ``max_context_tokens`` is cut: it ends as wrong (``context_cut=True``) with what it spent.
 """
 from __future__ import annotations
@@ -23,8 +24,13 @@ if TYPE_CHECKING:
     from agents.policy import LLMPolicy
 
 
-class Conversation:
-    """The messages and tokens of one episode, grown turn by turn."""
+class TokenSequence:
+    """One episode as the token sequence the policy reads and writes, grown turn by turn.
+
+    It keeps the chat messages it was rendered from (the template needs them to render the next
+    tool turn), but it is not a transcript of the episode: that is the env's. ``policy_mask``
+    marks the sampled tokens, ``turn_ends`` the last token of each of the policy's turns.
+    """
 
     def __init__(self, policy: "LLMPolicy", tools: list[dict[str, Any]] | None,
                  messages: list[dict[str, Any]]) -> None:
@@ -35,7 +41,7 @@ class Conversation:
         self.turns = 0
 
     @classmethod
-    def start(cls, policy: "LLMPolicy", env: gym.Env, obs: Mapping[str, Any]) -> "Conversation":
+    def start(cls, policy: "LLMPolicy", env: gym.Env, obs: Mapping[str, Any]) -> "TokenSequence":
         """System = preference (+ tool list if the template cannot render tools), user = task."""
         tools = list(getattr(env.unwrapped, "tool_schemas", []) or []) or None
         system = obs.get("preference", "")
@@ -131,23 +137,23 @@ def collect(policy: "LLMPolicy", envs: "Sequence[gym.Env] | gym.vector.VectorEnv
         raise ValueError(f"{len(envs)} envs but {len(resets)} reset arguments")
     stats = stats if stats is not None else RolloutStats()
     groups = list(groups) if groups is not None else list(range(len(envs)))
-    convs, infos, rewards, calls = [], [], [[] for _ in envs], [Counter() for _ in envs]
+    seqs, infos, rewards, calls = [], [], [[] for _ in envs], [Counter() for _ in envs]
     for env, kwargs in zip(envs, resets):
         obs, info = env.reset(**kwargs)
-        convs.append(Conversation.start(policy, env, obs))
+        seqs.append(TokenSequence.start(policy, env, obs))
         infos.append(info)
     done: dict[int, Trajectory] = {}
     active = list(range(len(envs)))
     limit = policy.config.max_context_tokens
     while active:
-        room = min(policy.config.max_new_tokens, min(limit - len(convs[i].token_ids) for i in active))
+        room = min(policy.config.max_new_tokens, min(limit - len(seqs[i].token_ids) for i in active))
         t0 = time.perf_counter()
-        outs = policy.generate([convs[i].token_ids for i in active], max_new_tokens=max(1, room))
+        outs = policy.generate([seqs[i].token_ids for i in active], max_new_tokens=max(1, room))
         stats.generate_s += time.perf_counter() - t0
         still = []
         for i, ids in zip(active, outs):
             stats.generated_tokens += len(ids)
-            text = convs[i].add_action(ids)
+            text = seqs[i].add_action(ids)
             t0 = time.perf_counter()
             obs, reward, terminated, truncated, info = envs[i].step(text)
             stats.env_s += time.perf_counter() - t0
@@ -156,11 +162,11 @@ def collect(policy: "LLMPolicy", envs: "Sequence[gym.Env] | gym.vector.VectorEnv
                 if info.get(key):
                     calls[i][info[key]] += 1
             if terminated or truncated:
-                done[i] = _finish(convs[i], rewards[i], info, groups[i], cut=False)
+                done[i] = _finish(seqs[i], rewards[i], info, groups[i], cut=False)
                 continue
-            convs[i].add_output(obs["output"])
-            if len(convs[i].token_ids) + 1 >= limit:
-                done[i] = _finish(convs[i], rewards[i], info, groups[i], cut=True, calls=calls[i],
+            seqs[i].add_output(obs["output"])
+            if len(seqs[i].token_ids) + 1 >= limit:
+                done[i] = _finish(seqs[i], rewards[i], info, groups[i], cut=True, calls=calls[i],
                                   preference=infos[i].get("preference", {}))
                 continue
             still.append(i)
@@ -168,7 +174,7 @@ def collect(policy: "LLMPolicy", envs: "Sequence[gym.Env] | gym.vector.VectorEnv
     return [done[i] for i in range(len(envs))]
 
 
-def _finish(conv: Conversation, rewards: list[float], info: Mapping[str, Any], group: int, cut: bool,
+def _finish(seq: TokenSequence, rewards: list[float], info: Mapping[str, Any], group: int, cut: bool,
             calls: Counter | None = None, preference: Mapping[str, Any] | None = None) -> Trajectory:
     if cut:  # the env never reached its end: features from what the steps reported
         features = {f"calls/{k}": float(v) for k, v in (calls or {}).items()}
@@ -180,7 +186,7 @@ def _finish(conv: Conversation, rewards: list[float], info: Mapping[str, Any], g
         preference = info.get("preference", {})
         correct = bool(info.get("correct", False))
     return Trajectory(
-        token_ids=conv.token_ids, policy_mask=conv.policy_mask, turn_ends=conv.turn_ends,
+        token_ids=seq.token_ids, policy_mask=seq.policy_mask, turn_ends=seq.turn_ends,
         step_rewards=rewards, features=features, preference=dict(preference or {}), correct=correct,
         cost_usd=float(features.get("cost_usd", 0.0)), latency_s=float(features.get("latency_s", 0.0)),
         context_cut=cut, group=group, info=dict(info),

@@ -6,14 +6,18 @@
     python -m agents.train ... --resume          # continue from <log-dir>/checkpoints/latest
 
 Every field of :class:`~agents.policy.PolicyConfig` and of the algorithm's config is a flag
-(``lora_rank`` -> ``--lora-rank``; booleans as ``--flag/--no-flag``; dicts as JSON).
+(``lora_rank`` -> ``--lora-rank``; booleans as ``--flag/--no-flag``; dicts as JSON); its help
+is the field's docstring.
 TensorBoard logs and checkpoints go to ``--log-dir``.
 """
 from __future__ import annotations
 
 import argparse
+import ast
 import dataclasses
+import inspect
 import json
+import textwrap
 import types
 import typing
 from typing import Any, Sequence
@@ -33,9 +37,26 @@ def _config_classes(algo: str) -> type:
     return PPOConfig
 
 
+def field_docs(cls: type) -> dict[str, str]:
+    """Each dataclass field's docstring (the string literal under it), base classes included."""
+    docs: dict[str, str] = {}
+    for klass in reversed(cls.__mro__):
+        if not dataclasses.is_dataclass(klass):
+            continue
+        body = ast.parse(textwrap.dedent(inspect.getsource(klass))).body[0].body  # type: ignore[attr-defined]
+        for node, after in zip(body, body[1:]):
+            if (isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name)
+                    and isinstance(after, ast.Expr) and isinstance(after.value, ast.Constant)
+                    and isinstance(after.value.value, str)):
+                docs[node.target.id] = " ".join(after.value.value.split())
+    return docs
+
+
 def add_dataclass_flags(parser: argparse.ArgumentParser, cls: type, group: str) -> None:
-    """One flag per field, typed from the annotation, defaulting to the field's default."""
+    """One flag per field, typed from the annotation, defaulting to the field's default, with the
+    field's docstring as its help."""
     hints = typing.get_type_hints(cls)
+    docs = field_docs(cls)
     section = parser.add_argument_group(group)
     for f in dataclasses.fields(cls):
         if f.name == "env_id":
@@ -45,12 +66,13 @@ def add_dataclass_flags(parser: argparse.ArgumentParser, cls: type, group: str) 
         default = f.default if f.default is not dataclasses.MISSING else f.default_factory()  # type: ignore[misc]
         optional = typing.get_origin(kind) in (typing.Union, types.UnionType)
         base = next(a for a in typing.get_args(kind) if a is not type(None)) if optional else kind
+        help_text = docs.get(f.name, "").replace("%", "%%")  # argparse formats help with %
         if base is bool:
-            section.add_argument(flag, action=argparse.BooleanOptionalAction, default=default)
+            section.add_argument(flag, action=argparse.BooleanOptionalAction, default=default, help=help_text)
         elif typing.get_origin(base) is dict or base is dict:
-            section.add_argument(flag, type=json.loads, default=default, metavar="JSON")
+            section.add_argument(flag, type=json.loads, default=default, metavar="JSON", help=help_text)
         else:
-            section.add_argument(flag, type=base, default=default)
+            section.add_argument(flag, type=base, default=default, help=help_text)
 
 
 def build_parser(algo: str) -> argparse.ArgumentParser:

@@ -76,9 +76,9 @@ def run_ours(args) -> dict:
 def prompt_len(tokenizer, trainer) -> float:
     env = trainer.envs[0]
     obs, _ = env.reset(seed=0)
-    from agents.rollout import Conversation
+    from agents.rollout import TokenSequence
 
-    return float(len(Conversation.start(trainer.policy, env, obs).token_ids))
+    return float(len(TokenSequence.start(trainer.policy, env, obs).token_ids))
 
 
 def run_trl(args) -> dict:

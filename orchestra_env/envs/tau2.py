@@ -194,7 +194,8 @@ class Tau2Env(OrchestraEnv):
             question=self._instructions(t),
             answer=render_solution(t),
             categories=(self.domain.name,),
-            metadata={"domain": self.domain.name, "reward_basis": t.reward_basis},
+            # the plan the simulated expert advises from, one step at a time (never reaches a policy)
+            metadata={"domain": self.domain.name, "reward_basis": t.reward_basis, "plan": gold_steps(t)},
         )
 
     def _instructions(self, t: Tau2Task) -> str:

