@@ -31,15 +31,17 @@ class AlphaUMiBench(BenchConfig):
     ood_intents: list[str] = field(default_factory=lambda: ["delete"])
     seeds: list[int] = field(default_factory=lambda: [0, 1, 2])
     train_n: int = 16
-    test_n: int = 6
+    test_n: int = 5
     ood_n: int = 3
-    episodes: int = 4
-    lr_scale: float = 400.0
-    epoch_scale: float = 8.0
-    max_length: int = 256
-    max_new_tokens: int = 40
+    episodes: int = 3
+    mode: str = "copies"  # the paper's full copies: the random-weight model's frozen embeddings stall LoRA on CPU
+    lr_scale: float = 60.0
+    epoch_scale: float = 4.0
+    max_length: int = 160
+    max_new_tokens: int = 48
     max_turns: int = 5
-    threads: int = 1
+    threads: int = 1  # torch threads per worker: on a shared machine one thread is much faster than two
+    workers: int = 3  # seeds trained in parallel processes
 
 
 def _extra(parser: argparse.ArgumentParser) -> None:
@@ -50,6 +52,8 @@ def _extra(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--episodes", type=int, default=d.episodes)
     parser.add_argument("--epoch-scale", dest="epoch_scale", type=float, default=d.epoch_scale)
     parser.add_argument("--lr-scale", dest="lr_scale", type=float, default=d.lr_scale)
+    parser.add_argument("--workers", type=int, default=d.workers)
+    parser.add_argument("--mode", choices=("lora", "copies"), default=d.mode)
 
 
 def _systems(config: AlphaUMiBench, seed: int, train: list, workdir: Path) -> dict[str, tuple[Any, bool]]:
@@ -58,7 +62,7 @@ def _systems(config: AlphaUMiBench, seed: int, train: list, workdir: Path) -> di
     from agents.multi_agent.data import role_datasets
     from agents.multi_agent.roles import PromptConfig
 
-    glpft = GLPFTConfig(lr_scale=config.lr_scale, epoch_scale=config.epoch_scale, max_length=config.max_length,
+    glpft = GLPFTConfig(mode=config.mode, lr_scale=config.lr_scale, epoch_scale=config.epoch_scale, max_length=config.max_length,
                         batch_size=8, lora_r=32, lora_alpha=64, seed=seed, prompt=PromptConfig.tiny(), save_steps=10_000)
     team, state = run_glpft(train, glpft, workdir / f"team-{seed}")
     total = sum(s["steps"] for s in state["stages"].values())
@@ -71,7 +75,8 @@ def _systems(config: AlphaUMiBench, seed: int, train: list, workdir: Path) -> di
             "alpha-UMi": (team, False)}, total
 
 
-def run(config: AlphaUMiBench) -> list[dict[str, Any]]:
+def _seed_rows(config: AlphaUMiBench, seed: int) -> list[dict[str, Any]]:
+    """Train the three systems of one seed and score them (runs in its own process)."""
     import tempfile
 
     import torch
@@ -89,31 +94,41 @@ def run(config: AlphaUMiBench) -> list[dict[str, Any]]:
     ood = toolscale_trajectories(config.ood_domain, config.ood_n, split="test", intents=config.ood_intents)
     env_test = ToolScaleEnv(config.domain, split="test", num_tasks=2000, max_turns=config.max_turns)
     env_train = ToolScaleEnv(config.domain, split="train", num_tasks=2000, max_turns=config.max_turns)
-    index = lambda env, trajs: [i for i, t in enumerate(env.tasks[:2000]) if t.task_id in {x.task_id for x in trajs}]  # noqa: E731
-    test_idx = index(env_test, test)[: config.episodes]
-    train_idx = index(env_train, train)[: config.episodes]
+    ids = lambda trajs: {x.task_id for x in trajs}  # noqa: E731
+    test_idx = [i for i, t in enumerate(env_test.tasks) if t.task_id in ids(test)][: config.episodes]
+    train_idx = [i for i, t in enumerate(env_train.tasks) if t.task_id in ids(train)][: config.episodes]
     rows: list[dict[str, Any]] = []
     with tempfile.TemporaryDirectory(prefix="alpha_umi-") as tmp:
-        for seed in config.seeds:
-            systems, total = _systems(config, seed, train, Path(tmp))
-            for name, (team, single) in systems.items():
-                kw = dict(single=single, max_new_tokens=config.max_new_tokens, max_length=config.max_length)
-                started = time.perf_counter()
-                held = static_metrics(team, test, prompt, **kw)
-                out = static_metrics(team, ood, prompt, **kw)
-                agent = AlphaUMiAgent(team, prompt, single=single, max_new_tokens=config.max_new_tokens,
-                                      max_length=config.max_length)
-                e2e_test = end_to_end(agent, env_test, test_idx, seed=seed)
-                e2e_train = end_to_end(agent, env_train, train_idx, seed=seed)
-                rows.append({
-                    "system": name, "seed": seed, "train_steps": 0 if name == "untrained base" else total,
-                    **{f"heldout_{k}": v for k, v in held.as_dict().items()},
-                    **{f"ood_{k}": v for k, v in out.as_dict().items()},
-                    **{f"e2e_test_{k}": v for k, v in e2e_test.items() if k != "success_ci95"},
-                    **{f"e2e_train_{k}": v for k, v in e2e_train.items() if k != "success_ci95"},
-                    "eval_s": time.perf_counter() - started,
-                })
+        systems, total = _systems(config, seed, train, Path(tmp))
+        for name, (team, single) in systems.items():
+            kw = dict(single=single, max_new_tokens=config.max_new_tokens, max_length=config.max_length)
+            started = time.perf_counter()
+            held = static_metrics(team, test, prompt, **kw)
+            out = static_metrics(team, ood, prompt, **kw)
+            agent = AlphaUMiAgent(team, prompt, single=single, max_new_tokens=config.max_new_tokens,
+                                  max_length=config.max_length)
+            e2e_test = end_to_end(agent, env_test, test_idx, seed=seed)
+            e2e_train = end_to_end(agent, env_train, train_idx, seed=seed)
+            rows.append({
+                "system": name, "seed": seed, "train_steps": 0 if name == "untrained base" else total,
+                **{f"heldout_{k}": v for k, v in held.as_dict().items()},
+                **{f"ood_{k}": v for k, v in out.as_dict().items()},
+                **{f"e2e_test_{k}": v for k, v in e2e_test.items() if k != "success_ci95"},
+                **{f"e2e_train_{k}": v for k, v in e2e_train.items() if k != "success_ci95"},
+                "eval_s": time.perf_counter() - started,
+            })
     return rows
+
+
+def run(config: AlphaUMiBench) -> list[dict[str, Any]]:
+    """Seeds in parallel worker processes (one torch thread each), rows in seed order."""
+    from concurrent.futures import ProcessPoolExecutor
+
+    if config.workers <= 1:
+        return [r for seed in config.seeds for r in _seed_rows(config, seed)]
+    with ProcessPoolExecutor(max_workers=config.workers) as pool:
+        per_seed = list(pool.map(_seed_rows, [config] * len(config.seeds), config.seeds))
+    return [r for rows in per_seed for r in rows]
 
 
 def summarize(rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:

@@ -145,7 +145,7 @@ class Team:
             weights = get_peft_model_state_dict(self.peft, adapter_name=source)
             set_peft_model_state_dict(self.peft, weights, adapter_name=role)
         else:
-            self.models[role] = copy.deepcopy(self.models[source])
+            self.models[role] = _clean_copy(self.models[source])
 
     def role_of(self, role: str) -> str:
         """The role that answers for ``role``: itself, else the backbone (an untrained team
@@ -247,6 +247,19 @@ class Team:
         for stage in state["done"]:
             team.load_role(stage, out / stage)
         return team
+
+
+def _clean_copy(model: Any) -> Any:
+    """A new model with ``model``'s weights. Not ``copy.deepcopy``: a model the Trainer has
+    trained carries a patched ``forward`` (accelerate's wrapper) whose closure points at the
+    original, so a deep copy would silently run the source model."""
+    import torch
+
+    with torch.random.fork_rng(devices=[]):  # the throwaway init must not move the caller's RNG
+        clone = type(model)(model.config)
+    clone.load_state_dict(model.state_dict())  # copies values; tied weights stay tied
+    clone.generation_config = copy.deepcopy(model.generation_config)
+    return clone
 
 
 def _lora_options(config: Mapping[str, Any]) -> dict[str, Any]:
