@@ -38,7 +38,7 @@ class AlphaUMiBench(BenchConfig):
     lr_scale: float = 60.0
     epoch_scale: float = 4.0
     max_length: int = 160
-    max_new_tokens: int = 48
+    max_new_tokens: int = 96  # a call with two 8-character ids is ~70 tokens of this BPE
     max_turns: int = 5
     threads: int = 1  # torch threads per worker: on a shared machine one thread is much faster than two
     workers: int = 3  # seeds trained in parallel processes
