@@ -40,6 +40,7 @@ from agents.multi_agent.roles import END, ROLES, PromptConfig
 logger = logging.getLogger(__name__)
 Mode = Literal["lora", "copies"]
 STAGES = ("backbone",) + ROLES
+PROMPT_SLACK = 16  # generation keeps max_length - PROMPT_SLACK prompt tokens
 TINY_CONFIG = dict(hidden_size=128, heads=2, layers=2, vocab_size=1024, seed=0)  # head size 64: vLLM can serve it
 
 
@@ -180,13 +181,14 @@ class Team:
         return self.models[role]
 
     def generate(self, role: str, prompt: str, max_new_tokens: int = 96, max_length: int = 1024) -> str:
-        """Greedy continuation of ``prompt`` by ``role`` (left-truncated to ``max_length``),
-        stopped at the end marker."""
+        """Greedy continuation of ``prompt`` by ``role``, stopped at the end marker. The prompt
+        keeps its newest ``max_length - PROMPT_SLACK`` tokens: training prompts were cut to
+        ``max_length`` minus their target, so a short target saw nearly that much context."""
         import torch
 
         model = self._model(role)
         ids = self.tokenizer(prompt, add_special_tokens=False)["input_ids"]
-        ids = ids[-max(1, max_length - max_new_tokens):]
+        ids = ids[-max(1, max_length - PROMPT_SLACK):]
         was_training = model.training
         model.eval()
         with torch.no_grad():
