@@ -72,13 +72,14 @@ def published() -> dict[tuple[str, str], dict[str, float | None]]:
     return out
 
 
-def setting_catalogue(setting: str, model: str) -> dict[str, Any]:
-    """The catalogue of one cell: the model's own aliases (``self-<role>``), plus the full
-    alias set for ``all_tools``. The model is the orchestrator, billed at its own price."""
+def setting_catalogue(setting: str, model: str, calibration: str | None = None) -> dict[str, Any]:
+    """The catalogue of one cell: the model's own aliases (``self-<role>``, at the latency of
+    the model's card in ``calibration``), plus the full alias set for ``all_tools``. The model
+    is the orchestrator, billed at its own price."""
     from orchestra_env.experts.simulated import Calibration
 
     data = yaml.safe_load(resources.files("orchestra_env").joinpath("data/catalogue.yaml").read_text())
-    latency = Calibration.load().card(model).latency_s
+    latency = Calibration.load(calibration).card(model).latency_s
     own = {f"self-{role}": {"role": role, "model": model, "latency_s": latency} for role in ROLES}
     data["aliases"] = {**(data["aliases"] if setting == "all_tools" else {}), **own}
     data["orchestrator"] = model
@@ -115,17 +116,31 @@ def run_cell(benchmark: str, setting: str, paper_model: str, config: ReproduceCo
     from agents.baselines import PromptedPolicy, evaluate
 
     model = MODELS[paper_model]
-    episodes: dict[str, list[float]] = {"correct": [], "cost_usd": [], "latency_s": []}
-    for env in _envs(benchmark, setting_catalogue(setting, model), hle_path, config.experts):
+    episodes: dict[str, list[Any]] = {"correct": [], "cost_usd": [], "latency_s": [], "corpora": []}
+    default = (config.experts or {}).get("default")
+    calibration = default.get("calibration") if isinstance(default, Mapping) else None
+    for env in _envs(benchmark, setting_catalogue(setting, model, calibration), hle_path, config.experts):
         try:
             policy = _AnswerAlone() if setting == "no_tools" else PromptedPolicy(model=model, seed=config.seed)
             n = min(config.n, len(env.unwrapped.tasks))
             result = evaluate(policy, env, n_tasks=n, seed=config.seed)
+            episodes["corpora"] += corpus_fingerprints(env)
         finally:
             env.close()
-        for key in episodes:
+        for key in ("correct", "cost_usd", "latency_s"):
             episodes[key] += result["episodes"][key]
     return episodes
+
+
+def corpus_fingerprints(env: Any) -> list[str]:
+    """``name@fingerprint (index type)`` of the corpus behind the env's search tool, if one was
+    built: a result is only comparable with another run over the same passages and index."""
+    search = getattr(env.unwrapped, "tools", {}).get("search")
+    index = getattr(search, "_index", None)
+    corpus = getattr(index, "corpus", None)
+    if corpus is None:
+        return []
+    return [f"{corpus.name}@{corpus.fingerprint} ({type(index).__name__})"]
 
 
 def run(config: ReproduceConfig) -> list[dict[str, Any]]:
@@ -159,6 +174,7 @@ def compare(measured: Mapping[tuple[str, str, str], Mapping[str, list[float]]],
             "setting": setting, "model": model, "n": len(ep["correct"]),
             "published_acc": pub_acc, "acc": 100 * acc.value, "acc_lo": 100 * acc.low, "acc_hi": 100 * acc.high,
             "acc_diff": diff, "acc_ok": abs(diff) <= max(ACC_TOL_POINTS, half),
+            "corpora": " ".join(sorted(set(ep.get("corpora", ())))),
         }
         ref = measured.get((bench, *REFERENCE))
         for key, metric in (("cost", "cost_usd"), ("latency", "latency_s")):

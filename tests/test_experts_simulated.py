@@ -283,3 +283,76 @@ def test_simulated_orchestrator_emits_parseable_tool_calls_for_the_env():
     assert isinstance(call, ToolCall) and call.tool in env.unwrapped.tools
     env.unwrapped.tools[call.tool].validate(call.arguments)  # arguments fit the tool's schema
     assert json.loads(text)["tool"] == call.tool
+
+
+def _with_card(model: str, section: str, **knobs):
+    """SIM with one card's knobs overridden (a fitted.yaml-shaped overlay)."""
+    import yaml
+    from importlib import resources
+
+    from orchestra_env.experts.simulated import deep_merge
+
+    data = yaml.safe_load(resources.files("orchestra_env.experts").joinpath("calibration.yaml").read_text())
+    return SimulatedExpert(Calibration.load(deep_merge(data, {section: {model: knobs}})), SIM.catalogue)
+
+
+def test_thinking_tokens_change_the_bill_not_the_text():
+    """Hidden reasoning tokens are billed on top of the visible, max_tokens-capped output; they
+    share the call's draw, so a fitted billing knob never changes what happens in an episode."""
+    task = make_tasks("frames", 1)[0]
+    request = ExpertRequest("Qwen3-8B", ({"role": "user", "content": task.question},), max_tokens=64)
+    plain = with_task(task, _with_card("Qwen3-8B", "models", thinking_tokens=0).complete, request)
+    thinking = with_task(task, _with_card("Qwen3-8B", "models", thinking_tokens=3000).complete, request)
+    assert plain.text == thinking.text and plain.latency_s == thinking.latency_s
+    assert plain.tokens_out <= 64 < thinking.tokens_out
+    assert 1000 < thinking.tokens_out - plain.tokens_out < 10_000
+
+
+def test_orchestrator_turn_tokens_and_latency_are_its_card():
+    tools = 'Tools:\n{"name": "respond", "parameters": {"properties": {"content": {"type": "string"}}}}'
+    messages = ({"role": "system", "content": tools}, {"role": "user", "content": "Who?"})
+    request = ExpertRequest("gpt-5", messages, role="orchestrator", max_tokens=64, seed=3)
+    slow = _with_card("gpt-5", "orchestrators", turn_tokens=5000, turn_latency_s=500.0).complete(request)
+    fast = _with_card("gpt-5", "orchestrators", turn_tokens=0, turn_latency_s=5.0).complete(request)
+    assert slow.text == fast.text
+    assert slow.tokens_out > fast.tokens_out + 2000
+    assert slow.latency_s == pytest.approx(100 * fast.latency_s)
+
+
+def test_gather_experts_applies_only_when_other_models_are_on_offer():
+    from orchestra_env.experts.simulated_orchestrator import OrchestratorCard, _gather_mean
+
+    def tools(*aliases):
+        return {"search": {"name": "search", "parameters": {"properties": {"model": {"enum": list(aliases)}}}}}
+
+    card = OrchestratorCard(gather_mean=0.5, gather_experts=3.0)
+    assert _gather_mean(tools("search-1"), card, SIM.catalogue) == 0.5  # only gpt-5
+    # basic_tools: the model's own aliases, unknown to the simulator's catalogue, one per tool
+    assert _gather_mean({**tools("self-search"), "answer": {"name": "answer", "parameters": {
+        "properties": {"model": {"enum": ["self-answer"]}}}}}, card, SIM.catalogue) == 0.5
+    assert _gather_mean(tools("search-1", "search-3"), card, SIM.catalogue) == 3.0
+    assert _gather_mean(tools("search-1", "search-3"), OrchestratorCard(gather_mean=0.5), SIM.catalogue) == 0.5
+
+
+def test_fit_solver_finds_the_knob_of_affine_ratios():
+    from benchmarks.fit_calibration import solve_affine
+
+    assert solve_affine([(0.1, 0.002)], 0.5, 0.0, 1000.0) == pytest.approx(200.0, rel=1e-3)
+    # two benchmarks that disagree: the knob sits between their own solutions (log least squares)
+    both = solve_affine([(0.1, 0.002), (0.3, 0.002)], 0.5, 0.0, 1000.0)
+    assert 100.0 < both < 200.0
+    assert solve_affine([(0.9, 0.002)], 0.5, 0.0, 1000.0) == 0.0  # clipped at the range
+
+
+def test_advice_follows_progress_in_the_context_the_env_renders():
+    """The tau2 env shows an expert ``[agent calls name(...)]`` lines (Dialogue.render); a done
+    step must count as done there, or the adviser repeats the first step forever."""
+    from orchestra_env.experts.simulated import _steps_done
+
+    rendered = 'So far:\n[agent calls get_user({"user_id": "u1"})]\n[tool result] {"name": "Ann"}'
+    assert _steps_done(PLAN, rendered) == 1
+    assert _steps_done(PLAN, "So far: nothing") == 0
+    texts = {with_task(agentic_task(), SIM.complete,
+                       ExpertRequest("gpt-5", ({"role": "user", "content": rendered},), role="expert", seed=s)).text
+             for s in range(40)}
+    assert 'Next step: {"tool": "get_order", "arguments": {"order_id": "o7"}}' in texts

@@ -49,3 +49,16 @@ def test_published_table_is_shipped_with_its_source():
     from importlib import resources
 
     assert "arXiv:2511.21689" in resources.files("orchestra_env").joinpath("data/toolorchestra/SOURCE").read_text()
+
+
+def test_fitted_billing_reproduces_the_no_tools_ratios(rows):
+    """thinking_tokens/latency_s (and GPT-5's turn knobs, which set the reference) are fitted
+    to the no_tools ratios on whole splits; on 40 tasks they must still land within 50%."""
+    for r in (r for r in rows if r["setting"] == "no_tools"):
+        for key in ("cost", "latency"):
+            assert abs(r[f"{key}_ratio"] / r[f"published_{key}_ratio"] - 1) < 0.5, (r["benchmark"], r["model"], key)
+
+
+def test_rows_record_the_corpus_they_searched(rows):
+    frames = [r for r in rows if r["benchmark"] == "frames" and r["setting"] != "no_tools"]
+    assert frames and all("@" in r["corpora"] and "Index" in r["corpora"] for r in frames)

@@ -55,6 +55,9 @@ class ModelCard:
     verbosity: float  # multiplies the role's mean output tokens
     latency_s: float  # used only when the catalogue has no alias for this model
     category_offsets: Mapping[str, Mapping[str, float]] = field(default_factory=dict)
+    # hidden reasoning tokens per call, billed as output on top of the visible text (which the
+    # request's max_tokens caps): thinking models bill far more than they show
+    thinking_tokens: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -91,6 +94,7 @@ class Calibration:
                 verbosity=float(c.get("verbosity", 1.0)),
                 latency_s=float(c.get("latency_s", 10.0)),
                 category_offsets=c.get("category_offsets", {}),
+                thinking_tokens=float(c.get("thinking_tokens", 0.0)),
             )
             for name, c in data["models"].items()
         }
@@ -315,14 +319,16 @@ def plan_steps(task: Task) -> list[dict[str, Any]]:
 
 
 def _steps_done(steps: Sequence[Mapping[str, Any]], prompt: str) -> int:
-    """How many leading steps the conversation shows done: a tool's output is tagged ``[name]``
-    in the context the expert is shown, so the k-th call of a tool is done when the tag appears
-    k times. A ``respond`` step is never counted done (what was said is not tagged)."""
+    """How many leading steps the conversation shows done: the context an expert is shown
+    renders each call as ``[agent calls name(...)]`` (or, in a bare transcript, tags its output
+    ``[name]``), so the k-th call of a tool is done when the tool appears k times. A ``respond``
+    step is never counted done (what was said is not tagged)."""
     seen: dict[str, int] = {}
     for i, step in enumerate(steps):
         name = step["tool"]
         seen[name] = seen.get(name, 0) + 1
-        if name == "respond" or prompt.count(f"[{name}]") < seen[name]:
+        done = len(re.findall(rf"\[{re.escape(name)}\]|calls {re.escape(name)}\(", prompt))
+        if name == "respond" or done < seen[name]:
             return i
     return len(steps)
 
@@ -504,14 +510,28 @@ class SimulatedExpert:
     # -- accounting ---------------------------------------------------------------------------
 
     def _tokens_out(self, request: ExpertRequest, card: ModelCard, rng: np.random.Generator, text: str) -> int:
+        """Visible tokens (capped by ``max_tokens``) plus hidden thinking tokens, which share the
+        call's log-normal factor (no extra draw: a thinking knob changes the bill, not the run)."""
         role = request.role
         mean = float(self.calibration.tokens_out.get(role, 200)) * card.verbosity
         sigma = self.calibration.tokens_sigma
-        sampled = int(round(rng.lognormal(math.log(mean) - sigma**2 / 2, sigma)))
-        return max(1, min(request.max_tokens, max(sampled, approx_tokens(text))))
+        factor = float(rng.lognormal(-sigma**2 / 2, sigma))
+        visible = max(1, min(request.max_tokens, max(int(round(mean * factor)), approx_tokens(text))))
+        return visible + int(round(self._thinking(request, card) * factor))
+
+    def _thinking(self, request: ExpertRequest, card: ModelCard) -> float:
+        if request.role == "orchestrator":
+            from orchestra_env.experts.simulated_orchestrator import orchestrator_card
+
+            return orchestrator_card(self.calibration, card.name).turn_tokens
+        return card.thinking_tokens
 
     def _latency(self, model: str, role: str, rng: np.random.Generator) -> float:
         mean = self.mean_latency(model, role)
+        if role == "orchestrator":
+            from orchestra_env.experts.simulated_orchestrator import orchestrator_card
+
+            mean = orchestrator_card(self.calibration, model).turn_latency_s or mean
         sigma = self.calibration.latency_sigma
         return float(mean * rng.lognormal(-(sigma**2) / 2, sigma))
 

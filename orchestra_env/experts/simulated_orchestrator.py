@@ -49,6 +49,10 @@ class OrchestratorCard:
     follow_advice: float = 0.8
     max_expert_calls: int = 4
     prefer: Mapping[str, float] = field(default_factory=dict)
+    # gathering turns when the tools offer models other than itself (all_tools); None: gather_mean
+    gather_experts: float | None = None
+    turn_tokens: float = 0.0  # hidden reasoning tokens billed per orchestrator turn
+    turn_latency_s: float | None = None  # mean latency of one orchestrator turn (None: the model's)
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any], base: "OrchestratorCard | None" = None) -> "OrchestratorCard":
@@ -150,7 +154,8 @@ def next_action(request: ExpertRequest, model: str, calibration: Any, catalogue:
 def _qa_action(tools: Mapping[str, Any], card: OrchestratorCard, catalogue: Catalogue, task_text: str,
                messages: Sequence[Mapping[str, str]], turn: int, episode_rng: np.random.Generator,
                rng: np.random.Generator) -> dict[str, Any]:
-    k = _gather_turns(card, episode_rng) if any(t in tools for t in ("search", "enhance_reasoning")) else 0
+    k = _gather_turns(_gather_mean(tools, card, catalogue), episode_rng) \
+        if any(t in tools for t in ("search", "enhance_reasoning")) else 0
     if turn < k:
         use_search = "search" in tools and ("enhance_reasoning" not in tools or rng.random() < card.p_search)
         if use_search:
@@ -169,11 +174,23 @@ def _qa_action(tools: Mapping[str, Any], card: OrchestratorCard, catalogue: Cata
     return {"tool": "answer", "arguments": {"model": choose_alias(aliases, card, catalogue, rng)}}
 
 
-def _gather_turns(card: OrchestratorCard, rng: np.random.Generator) -> int:
+def _gather_mean(tools: Mapping[str, Any], card: OrchestratorCard, catalogue: Catalogue) -> float:
+    """``gather_experts`` when some QA tool offers a choice of models (more than one alias), else
+    ``gather_mean``: a model with other helpers at hand calls them more (or less) than it uses
+    only itself. (Counting aliases, not resolving them: the env's catalogue may name aliases the
+    simulator's catalogue does not know.)"""
+    if card.gather_experts is None:
+        return card.gather_mean
+    choice = any(len(_enum(tools[name], "model")) > 1
+                 for name in ("search", "enhance_reasoning", "answer") if name in tools)
+    return card.gather_experts if choice else card.gather_mean
+
+
+def _gather_turns(mean: float, rng: np.random.Generator) -> int:
     """Gathering calls of one episode: 1 + Poisson(mean - 1), or a coin below a mean of 1."""
-    if card.gather_mean < 1:
-        return int(rng.random() < card.gather_mean)
-    return 1 + int(rng.poisson(card.gather_mean - 1.0))
+    if mean < 1:
+        return int(rng.random() < mean)
+    return 1 + int(rng.poisson(mean - 1.0))
 
 
 def _agentic_action(tools: Mapping[str, Any], card: OrchestratorCard, catalogue: Catalogue,
