@@ -40,7 +40,7 @@ from agents.multi_agent.moat_data import (
 )
 from agents.multi_agent.moat_roles import RoleConfig, Roles, encode_dialogue, encode_prompt, init_adapter, load_tokenizer
 from agents.multi_agent.moat_rollout import Outcome, plan_and_run, run_episodes, sample_plans
-from agents.multi_agent.moat_train import StageConfig, train_dpo, train_sft
+from agents.multi_agent.moat_train import StageConfig, pretrain_base, train_dpo, train_sft
 
 
 @dataclass
@@ -83,12 +83,17 @@ class MoatConfig:
     max_gold: int = 6
     lora_rank: int = 8
     model: str = "tiny"
+    base_epochs: float = 0.0
+    """Epochs of full-weight warm-up of the base on the training tasks' dialogues before the
+    roles are created (0: use ``model`` as is). The tiny random model needs it (see
+    :func:`~agents.multi_agent.moat_train.pretrain_base`); a pretrained model does not."""
+    base_lr: float = 3e-3
     threads: int = 1
     """torch CPU threads. 1 by default: on a shared 2-core machine two threads fighting other
     processes made a tiny model's forward pass 30x slower than one thread."""
 
-    def roles(self) -> RoleConfig:
-        return RoleConfig(model=self.model, lora_rank=self.lora_rank, lora_alpha=2 * self.lora_rank)
+    def roles(self, model: str | None = None) -> RoleConfig:
+        return RoleConfig(model=model or self.model, lora_rank=self.lora_rank, lora_alpha=2 * self.lora_rank)
 
     def __post_init__(self) -> None:
         if self.k < 2:
@@ -157,6 +162,12 @@ class Run:
         self.state: dict[str, Any] = (json.loads(self.state_path.read_text()) if self.state_path.is_file()
                                       else {"config": _jsonable(config), "done": [], "stats": {}, "metrics": {}})
 
+    @property
+    def rc(self) -> RoleConfig:
+        """The roles' config: over the warmed base once the ``base`` stage ran."""
+        warmed = self.dir / "base"
+        return self.config.roles(str(warmed) if self.config.base_epochs > 0 else None)
+
     def adapter(self, iteration: int, role: str) -> Path:
         return self.dir / f"iter{iteration}" / role
 
@@ -171,14 +182,25 @@ class Run:
         tmp.replace(self.state_path)  # a crash never leaves half a state file
 
     def roles(self, planner_iter: int, executor_iter: int) -> Roles:
-        return Roles(self.config.roles(), {"planner": self.adapter(planner_iter, "planner"),
+        return Roles(self.rc, {"planner": self.adapter(planner_iter, "planner"),
                                            "executor": self.adapter(executor_iter, "executor")})
+
+
+def base_stage(run: Run, tasks: Sequence[MoatTask]) -> dict[str, Any]:
+    """Warm the base up on the training tasks' planner and executor dialogues (all tokens)."""
+    c = run.config
+    rc = c.roles()
+    tok = load_tokenizer(rc)
+    text = [ids for ids, _ in grounding_planner(tok, tasks) + grounding_executor(tok, tasks)]
+    stage = StageConfig(learning_rate=c.base_lr, epochs=c.base_epochs, batch_size=c.batch_size, seed=c.seed)
+    return pretrain_base(rc, run.dir / "base", text, stage)
 
 
 def grounding_stage(run: Run, tasks: Sequence[MoatTask]) -> dict[str, Any]:
     """iter0: fresh adapters, each role fine-tuned apart on the gold data."""
     c = run.config
-    rc, tok = c.roles(), load_tokenizer(c.roles())
+    rc = run.rc
+    tok = load_tokenizer(rc)
     stage = StageConfig(learning_rate=c.grounding_lr, epochs=c.grounding_epochs, batch_size=c.batch_size, seed=c.seed)
     stats = {}
     for role, data, seed in (("planner", grounding_planner(tok, tasks), c.seed * 2 + 1),
@@ -203,7 +225,7 @@ def planner_stage(run: Run, tasks: Sequence[MoatTask], i: int) -> dict[str, Any]
                              "mean_loss": sum(map(sum, losses)) / sum(map(len, losses))}
     if pairs:
         stage = StageConfig(learning_rate=c.dpo_lr, epochs=c.epochs, batch_size=c.batch_size, seed=c.seed + i)
-        stats["train"] = train_dpo(c.roles(), run.adapter(i - 1, "planner"), folder,
+        stats["train"] = train_dpo(run.rc, run.adapter(i - 1, "planner"), folder,
                                    [{k: p[k] for k in ("prompt", "chosen", "rejected")} for p in pairs],
                                    stage, beta=c.dpo_beta)
     else:  # nothing to prefer: the planner carries over unchanged
@@ -229,7 +251,7 @@ def executor_stage(run: Run, tasks: Sequence[MoatTask], i: int, critic: Any) -> 
             samples.append(executor_sequence(tok, task, verdict.subgoals, verdict.history))
     data = samples + grounding_executor(tok, tasks)
     stage = StageConfig(learning_rate=c.sft_lr, epochs=c.epochs, batch_size=c.batch_size, seed=c.seed + i)
-    train = train_sft(c.roles(), run.adapter(i - 1, "executor"), run.adapter(i, "executor"), data, stage)
+    train = train_sft(run.rc, run.adapter(i - 1, "executor"), run.adapter(i, "executor"), data, stage)
     return {"accepted": accepted, "corrected": len(samples) - accepted, "samples": len(data),
             "rollout_reward": sum(o.reward for o in outcomes) / len(outcomes), "train": train}
 
@@ -264,15 +286,23 @@ def evaluate(roles: Roles, tasks: Sequence[MoatTask], seed: int, loss_samples: i
 
 # ----------------------------------------------------------------------------- loop
 def train(config: MoatConfig, expert: Any = None, log: Callable[[str], None] = print,
-          evaluate_each: bool = True) -> Run:
-    """Run (or resume) MOAT: iter0, then ``iterations`` x (planner DPO, executor SFT)."""
+          evaluate_each: bool = True, stop_after: str | None = None) -> Run:
+    """Run (or resume) MOAT: [base,] iter0, then ``iterations`` x (planner DPO, executor SFT).
+
+    Stages already listed in ``state.json`` are skipped. ``stop_after`` ends the run after the
+    named stage (e.g. ``"iter1/planner"``), as an interruption would; calling ``train`` again
+    with the same config continues from there. ``evaluate_each`` scores held-in and held-out
+    tasks after iter0 and after each iteration (the per-iteration curve)."""
     set_threads(config.threads)
     run = Run(config)
     tasks = load_tasks(config.train, max_gold=config.max_gold)
     evals = {"held_in": load_tasks(config.held_in, max_gold=config.max_gold),
              "held_out": load_tasks(config.held_out, max_gold=config.max_gold)} if evaluate_each else {}
     critic = make_critic(config.critic, expert, config.critic_model, config.keep_subgoals)
-    steps: list[tuple[str, int, Callable[[], dict[str, Any]]]] = [("iter0", 0, lambda: grounding_stage(run, tasks))]
+    steps: list[tuple[str, int, Callable[[], dict[str, Any]]]] = []
+    if config.base_epochs > 0:
+        steps.append(("base", 0, lambda: base_stage(run, tasks)))
+    steps.append(("iter0", 0, lambda: grounding_stage(run, tasks)))
     for i in range(1, config.iterations + 1):
         steps.append((f"iter{i}/planner", i, lambda i=i: planner_stage(run, tasks, i)))
         steps.append((f"iter{i}/executor", i, lambda i=i: executor_stage(run, tasks, i, critic)))
@@ -288,6 +318,8 @@ def train(config: MoatConfig, expert: Any = None, log: Callable[[str], None] = p
             stats["eval"] = {split: evaluate(roles, ts, seed=config.seed) for split, ts in evals.items() if ts}
         run.finish(name, stats)
         log(f"[moat] {name}: {json.dumps(stats, default=float)[:400]}")
+        if name == stop_after:
+            break
     return run
 
 

@@ -86,3 +86,29 @@ def train_sft(config: RoleConfig, adapter_in: str | Path, adapter_out: str | Pat
         result = trainer.train()
         trainer.model.save_pretrained(str(adapter_out))
     return {"train_loss": float(result.training_loss), "steps": float(trainer.state.global_step)}
+
+
+def pretrain_base(config: RoleConfig, out: str | Path, sequences: Sequence[list[int]], stage: StageConfig) -> dict[str, float]:
+    """Full-weight language-model training of the base on plain token sequences, saved (with
+    the tokenizer) as a model folder that roles can sit on.
+
+    Why: the tiny test model has random weights whose frozen embeddings (std 0.02) and norms
+    keep its logits near uniform; LoRA adapters over it barely move the loss in minutes. A
+    short warm-up stands in for the pretrained base a real run starts from. Every method of
+    a comparison shares one warmed base, so none gets an advantage from it.
+    """
+    from datasets import Dataset
+    from trl import SFTConfig, SFTTrainer
+
+    n = config.max_length
+    model = load_base(config)
+    tok = load_tokenizer(config)
+    with tempfile.TemporaryDirectory(prefix="moat-base-") as tmp:
+        args = SFTConfig(max_length=n, packing=False, **_common_args(stage, tmp))
+        trainer = SFTTrainer(model=model, args=args, train_dataset=Dataset.from_dict({"input_ids": [s[:n] for s in sequences]}),
+                             processing_class=tok)
+        result = trainer.train()
+    Path(out).mkdir(parents=True, exist_ok=True)
+    model.save_pretrained(str(out))
+    tok.save_pretrained(str(out))
+    return {"train_loss": float(result.training_loss), "steps": float(trainer.state.global_step)}
