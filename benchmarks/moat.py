@@ -125,6 +125,26 @@ def summary(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return out
 
 
+def paired(rows: list[dict[str, Any]], metric: str, baseline: str = "independent") -> list[dict[str, Any]]:
+    """Per split and method, the mean over seeds of (method - baseline) on the same seed, with a
+    95% t-interval: the seeds share a base, so pairing removes the base-to-base spread."""
+    out = []
+    for split in sorted({r["split"] for r in rows}):
+        base = {r["seed"]: float(r[metric]) for r in rows if r["split"] == split and r["method"] == baseline}
+        for method in sorted({r["method"] for r in rows} - {baseline}):
+            diffs = [float(r[metric]) - base[r["seed"]] for r in rows
+                     if r["split"] == split and r["method"] == method and r["seed"] in base]
+            if not diffs:
+                continue
+            mean = statistics.fmean(diffs)
+            half = (T95.get(len(diffs) - 1, 1.96) * statistics.stdev(diffs) / math.sqrt(len(diffs))
+                    if len(diffs) > 1 else float("nan"))
+            out.append({"split": split, "method": method, "seeds": len(diffs),
+                        f"{metric} - {baseline}": f"{mean:+.4g} ± {half:.2g}",
+                        "wins": f"{sum(d < 0 for d in diffs) if metric == 'gold_nll' else sum(d > 0 for d in diffs)}/{len(diffs)}"})
+    return out
+
+
 def write_markdown(b: MoatBench, rows: list[dict[str, Any]], record: Any) -> Path:
     path = Path(b.out).with_suffix(".md")
     table = markdown_table(summary(rows), ["split", "method", "seeds", "episodes", *METRICS])
@@ -136,6 +156,11 @@ def write_markdown(b: MoatBench, rows: list[dict[str, Any]], record: Any) -> Pat
         "`episodes` pools seeds x tasks. Tiny random-weight Qwen3 base warmed up on the training "
         "tasks, LoRA roles; see docs/moat.md for the split and what these numbers can and cannot say.\n\n"
         f"{table}\n"
+        "Paired by seed, against the independently trained planner/executor (gold_nll: lower is "
+        "better, a win is a lower loss; step_success: a win is higher):\n\n"
+        f"{markdown_table(paired(rows, 'gold_nll'))}\n"
+        f"{markdown_table(paired(rows, 'step_success'))}\n"
+        f"{markdown_table(paired(rows, 'task_success'))}\n"
         f"Config: `{json.dumps(config)}`\n")
     return path
 
@@ -151,9 +176,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--held-out", nargs="+", default=d.held_out)
     parser.add_argument("--workdir", default="", help="keep the adapters here (default: a temp dir, removed)")
     parser.add_argument("--out", default=d.out)
+    parser.add_argument("--render", action="store_true", help="only rewrite <out>.md from <out>.json")
     args = parser.parse_args(argv)
     b = replace(d, seeds=args.seeds, iterations=args.iterations, k=args.k, train=args.train, held_in=args.held_in,
                 held_out=args.held_out, workdir=args.workdir, out=args.out, seed=args.seeds[0])
+    if args.render:
+        from types import SimpleNamespace
+
+        from benchmarks.common import read_result
+
+        result = read_result(args.out)
+        b = replace(b, **{k: v for k, v in result["record"]["config"].items() if k in asdict(b)})
+        print(write_markdown(b, result["rows"], SimpleNamespace(**result["record"])).read_text())
+        return 0
     from agents.multi_agent.moat import set_threads
 
     set_threads(1)

@@ -181,3 +181,15 @@ def test_bad_config_fails_early_with_the_fix():
         moat.MoatConfig(k=1)
     with pytest.raises(ValueError, match="critic_model"):
         moat.MoatConfig(critic="llm")
+
+
+def test_step_success_counts_gold_calls_at_their_position():
+    from agents.multi_agent.moat_rollout import step_success
+
+    task = next(t for t in load_tasks(["toolscale:bank:train:6"]) if len(t.gold_actions) >= 3)
+    gold = [action_text(a) for a in task.gold_actions]
+    assert step_success(task, gold) == 1.0
+    n_calls = sum(a["name"] != "respond" for a in task.gold_actions)
+    assert step_success(task, gold[1:]) < 1.0  # shifted by one: positions no longer match
+    assert step_success(task, ["Goodbye!"] * len(gold)) == 0.0  # messages earn no step credit
+    assert step_success(task, gold[:1]) == pytest.approx(1 / n_calls)

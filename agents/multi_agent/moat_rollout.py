@@ -7,8 +7,8 @@ passed to ``env.step`` (a ``<tool_call>`` or a plain message), as for any policy
 runs the single agent (the executor's prompt without subgoals, role ``single``).
 
 Metrics per episode (:class:`Outcome`): task success (the env's reward, 0 when the episode
-never ends), step success (share of gold actions matched at their position: same tool and
-arguments; for ``respond`` the tool alone, since its content is judged by the env's reward),
+never ends), step success (share of the gold tool calls matched at their position: same tool
+and arguments; messages to the user are judged by the env's reward),
 the env's $ total and the wall-clock seconds (a batch's time shared by its episodes).
 """
 from __future__ import annotations
@@ -37,15 +37,17 @@ class Outcome:
 
 
 def step_success(task: MoatTask, actions: Sequence[str]) -> float:
+    """Share of the gold *tool calls* the executor made at their position (same tool, same
+    arguments). Messages to the user (``respond``) are left to the env's reward, which judges
+    their content; a gold sequence of messages only is scored by whether a message was sent."""
+    calls = [(i, g) for i, g in enumerate(task.gold_actions) if g["name"] != "respond"]
+    if not calls:
+        return float(any(parse_action_text(a) is None or parse_action_text(a)["name"] == "respond" for a in actions))
     hits = 0
-    for i, gold in enumerate(task.gold_actions):
+    for i, gold in calls:
         call = parse_action_text(actions[i]) if i < len(actions) else None
-        if call is None and i < len(actions) and gold["name"] == "respond":
-            hits += 1  # plain text is a message to the user: the respond tool
-        elif call is not None and call["name"] == gold["name"] and (
-                gold["name"] == "respond" or call["arguments"] == gold["arguments"]):
-            hits += 1
-    return hits / len(task.gold_actions)
+        hits += call is not None and call["name"] == gold["name"] and call["arguments"] == gold["arguments"]
+    return hits / len(calls)
 
 
 def sample_plans(roles: Roles, tasks: Sequence[MoatTask], n: int, temperature: float, top_p: float,
