@@ -1,4 +1,4 @@
-"""MOAT: joint alignment of a planner and an executor (Zhu et al. 2025, arXiv 2509.09629).
+"""MOAT: joint alignment of a planner and an executor ("Bridging the Capability Gap", arXiv 2509.09629).
 
 Agents trained apart drift apart: the planner writes subgoals the executor cannot turn into
 the right tool calls. MOAT alternates two stages so each role adapts to the other:
