@@ -9,10 +9,11 @@ from the env's :class:`~agents.menu.ToolMenu` (tool x model, arguments filled by
 ``cheapest``    answer at once with the cheapest answer model
 ``strongest``   answer at once with the most expensive (strongest) answer model
 ``heuristic``   search once with a mid-priced search model, then answer with a mid model
-``prompted``    an expert LLM (default ``expert-2``) reads the tools and drives them itself
-``oracle``      the cheapest answer model that *would* be right now (looked up by calling the
-                answer tool on a copy of the episode and judging it); else search and retry.
-                The limit of model routing; meant for the simulated pool, where looking is free.
+``prompted``    a catalogue LLM (default ``expert-2``'s model) reads the tools and writes each
+                call itself; with the simulated pool, a calibrated simulated orchestrator
+``oracle``      NOT an agent: an upper bound. It sees the draw: the cheapest answer model that
+                *would* be right now (the answer tool run on a copy of the episode with the
+                task bound, then judged); else search and retry. The limit of model routing.
 ``thorough``    gather evidence (searches and reasoner calls, cheap models first) until one
                 turn before the budget or its own cap, then answer with a mid model: the
                 baseline that spends a turn budget
@@ -32,7 +33,7 @@ import numpy as np
 
 from orchestra_env.actions import ParseError, parse_action, FORMAT_HELP
 from orchestra_env.experts.base import ExpertRequest
-from orchestra_env.tasks import derive_seed
+from orchestra_env.experts.oracle import bound_task
 from orchestra_env.usage import Usage
 
 from agents.menu import MenuItem, ToolMenu
@@ -145,7 +146,11 @@ class ThoroughPolicy(MenuPolicy):
 
 
 class OracleRouter(MenuPolicy):
-    """The cheapest answer model that would be judged right, found by looking ahead.
+    """Upper bound, not an agent: the cheapest answer model that would be judged right.
+
+    It is privileged by construction: its lookahead binds the hidden task for the simulated
+    pool (:func:`~orchestra_env.experts.oracle.bound_task`) and reads the judge's verdict, which
+    no deployable policy can. Report it as the ceiling of routing, never as a baseline to beat.
 
     Each lookahead calls the env's answer tool on a deep copy of the episode (same turn, so
     the same seeded draw the real call gets) and judges it with the env's own ``_evaluate``.
@@ -182,54 +187,68 @@ class OracleRouter(MenuPolicy):
         episode = copy.deepcopy(base.episode)
         episode.turn += 1  # the turn the real call will run at
         tool = base.tools[item.tool]
-        result = tool(tool.validate(item.action(task_text)["arguments"]), episode)
+        with bound_task(episode.task):  # privileged: the oracle sees the draw (see the class doc)
+            result = tool(tool.validate(item.action(task_text)["arguments"]), episode)
         if not result.terminal:
             return False
         episode.answer = result.answer
-        return bool(base._evaluate(episode)["correct"])
+        with bound_task(episode.task):
+            return bool(base._evaluate(episode)["correct"])
 
 
 class PromptedPolicy:
-    """An expert LLM as the orchestrator: it reads the tool list and writes each call itself.
+    """A catalogue LLM as the orchestrator: it reads the tool list and writes each call itself.
 
-    It is called through the env's expert pool (``env.unwrapped.experts``) with the alias's
-    model; its own tokens are priced by the catalogue and reported in ``self.usage`` (the env
-    bills only its orchestrator price). A reply that is not a tool call is taken as the final
-    answer (``answer(answer=reply)``) in envs with an answer tool, or as a message otherwise.
-    With the simulated pool the reply is the model's answer, so this is "ask the model directly".
+    Each turn it sends the model (``model``, or the model behind ``alias``) its whole
+    conversation with ``role="orchestrator"``: the tool schemas, the task, every tool output.
+    The request carries messages only (no task), so a real backend gets exactly what a real
+    orchestrator would, and the simulated pool answers with a calibrated simulated orchestrator
+    (:mod:`orchestra_env.experts.simulated_orchestrator`) that emits tool calls with arguments,
+    which the env parses, bills, runs and judges like any policy's. The model's own tokens are
+    priced at its catalogue price and reported in ``self.usage`` (``evaluate`` adds them). A
+    reply that is not a tool call is the final answer (``answer(answer=reply)``) in envs with an
+    answer tool, or a message to the user otherwise.
     """
 
     SYSTEM = "You solve the user's task by calling tools, one per turn. {help}\n\nTools:\n{tools}\n\n{preference}"
 
-    def __init__(self, alias: str = "expert-2", max_tokens: int = 512) -> None:
-        self.alias, self.max_tokens = alias, max_tokens
+    def __init__(self, alias: str = "expert-2", max_tokens: int = 512, model: str | None = None,
+                 seed: int = 0) -> None:
+        self.alias, self.model, self.max_tokens = alias, model, max_tokens
+        self.rng = np.random.default_rng(seed)  # the model's sampling: a fresh seed per episode
         self.usage = Usage()
         self.messages: list[dict[str, str]] = []
         self.env: gym.Env | None = None
+        self._seed = 0
 
     def begin(self, env: gym.Env, obs: Mapping[str, Any], info: Mapping[str, Any]) -> None:
         base = env.unwrapped
         if not hasattr(base, "experts"):
             raise TypeError(f"{type(base).__name__} has no expert pool (env.unwrapped.experts) to prompt")
-        if self.alias not in base.catalogue.aliases:
+        if self.model is None and self.alias not in base.catalogue.aliases:
             raise ValueError(f"alias {self.alias!r} is not in the catalogue: {sorted(base.catalogue.aliases)}")
+        if self.model is not None and self.model not in base.catalogue.models:
+            raise ValueError(f"model {self.model!r} has no catalogue price: {sorted(base.catalogue.models)}")
         self.env = env
+        self._seed = int(self.rng.integers(2**62))
         system = self.SYSTEM.format(help=FORMAT_HELP, tools=obs["tools"], preference=obs["preference"])
         self.messages = [{"role": "system", "content": system}, {"role": "user", "content": obs["task"]}]
         if obs["output"]:
             self.messages.append({"role": "user", "content": obs["output"]})
 
+    @property
+    def model_name(self) -> str:
+        assert self.env is not None
+        return self.model or self.env.unwrapped.catalogue.aliases[self.alias].model
+
     def act(self, obs: Mapping[str, Any], info: Mapping[str, Any]) -> Any:
         assert self.env is not None, "call begin(env, obs, info) after each reset"
         base = self.env.unwrapped
-        if len(self.messages) > 2 and obs["output"]:
+        if self.messages[-1]["role"] == "assistant" and obs["output"]:
             self.messages.append({"role": "user", "content": f"Tool output:\n{obs['output']}"})
-        model = base.catalogue.aliases[self.alias].model
-        request = ExpertRequest(
-            model=model, messages=tuple(self.messages), role="expert", max_tokens=self.max_tokens,
-            seed=derive_seed(base.episode.seed, base.episode.turn, "prompted-orchestrator"),
-            task=base.episode.task,
-        )
+        model = self.model_name
+        request = ExpertRequest(model=model, messages=tuple(self.messages), role="orchestrator",
+                                max_tokens=self.max_tokens, seed=self._seed)
         response = base.experts.complete(request)
         self.usage = self.usage + base.catalogue.model_usage(
             model, response.tokens_in, response.tokens_out, response.latency_s)
@@ -285,7 +304,9 @@ def evaluate(policy: Any, env_id: "str | gym.Env", n_tasks: int = 20, seed: int 
     Tasks are a seeded permutation of the env's tasks (so every policy evaluated with the same
     seed sees the same tasks). Returns ``accuracy``, ``mean_cost_usd`` and ``mean_latency_s``
     per task (the prompted policy's own calls included), ``mean_reward`` (the env's),
-    ``mean_turns``, ``tool_use`` (share of calls per tool) and ``model_use`` (per alias).
+    ``mean_turns``, ``tool_use`` (share of calls per tool) and ``model_use`` (per alias), the
+    raw counts (``tool_calls``, ``model_calls``) and ``episodes``: the per-episode values behind
+    every mean (for intervals).
     """
     import orchestra_env  # noqa: F401 - registers the ids
 
@@ -330,6 +351,10 @@ def evaluate(policy: Any, env_id: "str | gym.Env", n_tasks: int = 20, seed: int 
         "mean_turns": float(np.mean(turns)),
         "tool_use": _shares(tools),
         "model_use": _shares(models),
+        "tool_calls": dict(sorted(tools.items())),
+        "model_calls": dict(sorted(models.items())),
+        # per episode, for intervals (benchmarks/stats.py)
+        "episodes": {"correct": correct, "cost_usd": cost, "latency_s": latency, "reward": reward, "turns": turns},
     }
 
 

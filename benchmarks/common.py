@@ -7,8 +7,12 @@ seed, the package version, the git commit, the full config and the expert backen
 can be repeated exactly. Two runs with the same config give the same files apart from the
 fields in :data:`VOLATILE_FIELDS` (see :func:`compare_results`).
 
-Run the scripts from the repository root (``python -m benchmarks.table1``) or via
-``orchestra bench``.
+Every benchmark goes through :func:`run_recorded`; the ones with the shared task/agent flags
+use :class:`BenchConfig`, the others a :class:`RunConfig` subclass whose fields are their
+flags (:func:`parse_run_config`). A ``.md`` table written next to the result is what the docs
+include (``--8<-- "results/<name>.md"``), so a number on a page is the number of a run.
+
+Run them with ``orchestra bench NAME`` or ``python -m benchmarks.<module>``.
 """
 from __future__ import annotations
 
@@ -25,14 +29,49 @@ from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping, Sequence
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
-HLE_FIXTURE = REPO_ROOT / "tests" / "fixtures" / "hle_sample.jsonl"
+REPO_ROOT = Path(__file__).resolve().parent.parent  # the checkout (git state), when there is one
+HLE_FIXTURE = Path(__file__).resolve().parent / "data" / "hle_sample.jsonl"  # shipped with the package
+# Optional distributions whose versions a run records (the extras that change what is measured).
+RECORDED_DISTRIBUTIONS = ("torch", "transformers", "trl", "peft", "datasets", "stable-baselines3", "faiss-cpu",
+                          "sentence-transformers", "bm25s", "gymnasium", "numpy", "docker", "tavily-python")
 # Fields of the record that legitimately differ between two identical runs.
-VOLATILE_FIELDS = ("created_at", "duration_s", "command")
+VOLATILE_FIELDS = ("created_at", "duration_s", "command", "load_avg")
 SIMULATED_EXPERTS: dict[str, Any] = {"default": "simulated", "models": {}}
 
 
 # ---------------------------------------------------------------------------- configuration
+@dataclass
+class RunConfig:
+    """The least a recorded run has: a seed and where to write. A benchmark with its own flags
+    subclasses it; each field is a flag (``--field-name``) with ``metadata={"help": ...}``."""
+
+    seed: int = field(default=0, metadata={"help": "seed of every random choice"})
+    out: str = field(default="results/run", metadata={"help": "output stem, without suffix"})
+    progress: bool = field(default=True, metadata={"help": "progress bars on stderr"})
+
+    def recorded(self) -> dict[str, Any]:
+        return {k: v for k, v in asdict(self).items() if k not in ("out", "progress", "experts")}
+
+
+def parse_run_config(argv: Sequence[str] | None, defaults: RunConfig, doc: str | None) -> Any:
+    """A :class:`RunConfig` subclass from the command line: one flag per field, typed by its
+    default (lists take several values, booleans are ``--x/--no-x``)."""
+    parser = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
+    for f in fields(defaults):
+        value = getattr(defaults, f.name)
+        flag = "--" + f.name.replace("_", "-")
+        help_ = f"{f.metadata.get('help', '')} (default: %(default)s)"
+        if isinstance(value, bool):
+            parser.add_argument(flag, action=argparse.BooleanOptionalAction, default=value, help=help_)
+        elif isinstance(value, list):
+            parser.add_argument(flag, nargs="+", type=f.metadata.get("type", str), default=value, help=help_)
+        else:
+            kind = f.metadata.get("type", type(value) if value is not None else str)
+            parser.add_argument(flag, type=kind, default=value, help=help_)
+    args = parser.parse_args(argv)
+    return replace(defaults, **{f.name: getattr(args, f.name) for f in fields(defaults)})
+
+
 @dataclass
 class BenchConfig:
     """Options every benchmark has; a benchmark subclasses it to change defaults or add fields.
@@ -267,13 +306,18 @@ class RunRecord:
     command: str
     created_at: str
     duration_s: float = 0.0
+    installed: dict[str, str] = field(default_factory=dict)  # versions of RECORDED_DISTRIBUTIONS present
+    device: str = ""  # where tensors ran, when the run used torch ("cpu (1 thread)", a GPU's name)
+    cpus: int = 0
+    load_avg: list[float] = field(default_factory=list)  # 1/5/15-min load at the start: timings on a busy box move
 
     @classmethod
-    def start(cls, benchmark: str, config: BenchConfig) -> "RunRecord":
+    def start(cls, benchmark: str, config: Any) -> "RunRecord":
         commit, dirty = git_state()
         return cls(
             benchmark=benchmark, seed=config.seed, config=_jsonable(config.recorded()),
-            experts=_jsonable(config.experts),
+            experts=_jsonable(getattr(config, "experts", {})), installed=installed_versions(),
+            cpus=os.cpu_count() or 0, load_avg=[round(x, 2) for x in os.getloadavg()],
             package_version=package_version(), git_commit=commit, git_dirty=dirty,
             python=platform.python_version(), platform=platform.platform(terse=True),
             command=" ".join([Path(sys.argv[0]).name, *sys.argv[1:]]),
@@ -282,7 +326,32 @@ class RunRecord:
 
     def finish(self, started: float) -> "RunRecord":
         self.duration_s = round(time.perf_counter() - started, 2)
+        self.device = torch_device()
         return self
+
+
+def installed_versions() -> dict[str, str]:
+    """``{distribution: version}`` of the optional packages that are installed."""
+    from importlib import metadata
+
+    versions = {}
+    for name in RECORDED_DISTRIBUTIONS:
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            pass
+    return versions
+
+
+def torch_device() -> str:
+    """The device a run's tensors used, if it imported torch ("" if it never did)."""
+    torch = sys.modules.get("torch")
+    if torch is None:
+        return ""
+    if torch.cuda.is_available():
+        return torch.cuda.get_device_name(0)
+    threads = torch.get_num_threads()
+    return f"cpu ({threads} thread{'' if threads == 1 else 's'})"
 
 
 def _jsonable(value: Any) -> Any:
@@ -305,9 +374,11 @@ def _columns(rows: Iterable[Mapping[str, Any]]) -> list[str]:
     return columns
 
 
-def run_recorded(name: str, config: Any, run: Callable[[Any], list[dict[str, Any]]]
+def run_recorded(name: str, config: Any, run: Callable[[Any], list[dict[str, Any]]],
+                 markdown: Callable[[list[dict[str, Any]]], str] | None = None,
                  ) -> tuple[list[dict[str, Any]], RunRecord, list[Path]]:
-    """Run one benchmark under a :class:`RunRecord` and write ``<config.out>.csv``/``.json``.
+    """Run one benchmark under a :class:`RunRecord` and write ``<config.out>.csv``/``.json``,
+    and ``<config.out>.md`` (``markdown(rows)`` and a line naming the run) when given.
 
     Returns the rows, the finished record (for plots' metadata) and the written paths.
     """
@@ -315,7 +386,21 @@ def run_recorded(name: str, config: Any, run: Callable[[Any], list[dict[str, Any
     record = RunRecord.start(name, config)
     rows = run(config)
     record.finish(started)
-    return rows, record, list(write_result(config.out, rows, record))
+    paths = list(write_result(config.out, rows, record))
+    if markdown is not None:
+        md_path = Path(config.out).with_suffix(".md")
+        md_path.write_text(markdown(rows) + "\n" + provenance(record, Path(config.out).name) + "\n")
+        paths.append(md_path)
+    return rows, record, paths
+
+
+def provenance(record: RunRecord, stem: str) -> str:
+    """The line under a docs table that names its run: file, commit, seed, device, date."""
+    commit = (record.git_commit or "no git")[:10] + (" (dirty)" if record.git_dirty else "")
+    where = f" · {record.device}" if record.device else ""
+    load = f" · {record.cpus} CPUs, load {record.load_avg[0]:.1f}" if record.load_avg else ""
+    return (f"<small>`results/{stem}.json` · `{record.benchmark}` · commit {commit} · seed {record.seed}"
+            f"{where}{load} · {record.created_at[:10]} · {record.duration_s:.0f} s</small>")
 
 
 def write_result(stem: str | Path, rows: Sequence[Mapping[str, Any]], record: RunRecord) -> tuple[Path, Path]:
@@ -336,10 +421,11 @@ def write_result(stem: str | Path, rows: Sequence[Mapping[str, Any]], record: Ru
     return csv_path, json_path
 
 
-def markdown_table(rows: Sequence[Mapping[str, Any]], columns: Sequence[str] | None = None) -> str:
-    """A GitHub/mkdocs table of ``rows`` (floats to 4 significant digits)."""
+def markdown_table(rows: Sequence[Mapping[str, Any]], columns: Sequence[str] | None = None,
+                   floatfmt: str = ".4g") -> str:
+    """A GitHub/mkdocs table of ``rows`` (floats as ``floatfmt``, 4 significant digits by default)."""
     columns = list(columns or _columns(rows))
-    fmt = lambda v: f"{v:.4g}" if isinstance(v, float) else str(v)  # noqa: E731
+    fmt = lambda v: format(v, floatfmt) if isinstance(v, float) else str(v)  # noqa: E731
     lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
     lines += ["| " + " | ".join(fmt(r.get(c, "")) for c in columns) + " |" for r in rows]
     return "\n".join(lines) + "\n"

@@ -2,7 +2,8 @@
 scripted user's opening) and tool-step latency, per environment id, over many episodes,
 with no LLM anywhere.
 
-    python benchmarks/domain_throughput.py [--episodes 200] [--steps 5] [--only ToolScale]
+    orchestra bench domain-throughput [--episodes 200] [--steps 5] [--only ToolScale]
+    python -m benchmarks.domain_throughput --out results/domain_throughput
 
 Each row is (label, env id, env kwargs, probe): the probe is the tool call a step makes (a
 read tool, as in tau2's own gym measurement). tau2 rows are listed in ``TAU2_ROWS``; the
@@ -10,27 +11,26 @@ ToolScale rows (one per domain) read the first record of the domain's first top-
 collection with its ``get_*`` tool. ToolScale tasks are generated before timing, so a reset
 is the task draw, the database copy and the opening only.
 
-tau2-bench's reference (the issue's figures, AgentGymEnv on mock, solo, no LLM, this
-machine: ~29 ms a reset, ~12 ms a tool step) can be re-measured in the same run: install
+tau2-bench's own AgentGymEnv (mock, solo, no LLM) can be measured in the same run: install
 tau2-bench into a *separate* virtual environment and pass its interpreter with
 ``--tau2-python /path/to/venv/bin/python``; the script then times ``AgentGymEnv`` through its
 public API in a subprocess (tau2 is never imported here).
 """
 from __future__ import annotations
 
-import argparse
 import json
 import statistics
 import subprocess
 import time
-from typing import Any
+from dataclasses import dataclass, field
+from typing import Any, Sequence
 
 import gymnasium as gym
 
 import orchestra_env
 from orchestra_env.domains.toolscale.db import load_domain
 
-TAU2_REFERENCE_MS = {"reset_ms": 29.0, "step_ms": 12.0}  # the issue's figures, not measured here
+from benchmarks.common import RunConfig, markdown_table, parse_run_config, run_recorded
 
 Row = tuple[str, str, dict[str, Any], dict[str, Any]]
 TAU2_ROWS: list[Row] = [
@@ -117,38 +117,44 @@ def measure_tau2(python: str, episodes: int, steps: int) -> dict[str, float]:
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--episodes", type=int, default=200)
-    parser.add_argument("--steps", type=int, default=5)
-    parser.add_argument("--only", default=None, help="run rows whose label contains this text")
-    parser.add_argument("--tau2-python", default=None, help="interpreter of a venv with tau2-bench installed")
-    parser.add_argument("--tau2-episodes", type=int, default=30)
-    args = parser.parse_args()
+@dataclass
+class DomainThroughputConfig(RunConfig):
+    episodes: int = field(default=200, metadata={"help": "timed episodes per env"})
+    steps: int = field(default=5, metadata={"help": "tool steps per episode"})
+    only: str = field(default="", metadata={"help": "run the rows whose label contains this text"})
+    tau2_python: str = field(default="", metadata={"help": "interpreter of a venv with tau2-bench installed"})
+    tau2_episodes: int = field(default=30, metadata={"help": "episodes of the tau2-bench reference"})
+    out: str = field(default="results/domain_throughput", metadata={"help": "output stem"})
 
-    print(f"{'domain':24s} {'tasks':>5s} {'reset ms':>9s} {'p90':>7s} {'step ms':>8s}")
-    results = {}
-    for label, env_id, kwargs, probe in rows(args.only):
+
+def run_all(config: DomainThroughputConfig) -> list[dict[str, Any]]:
+    """One row per env (label, tasks, reset and step latency); with ``tau2_python``, tau2-bench's
+    own AgentGymEnv measured the same way, last."""
+    out: list[dict[str, Any]] = []
+    for label, env_id, kwargs, probe in rows(config.only or None):
         try:
-            r = measure(env_id, kwargs, probe, args.episodes, args.steps)
+            r = measure(env_id, kwargs, probe, config.episodes, config.steps)
         except (KeyError, ImportError, ModuleNotFoundError) as exc:  # a domain not installed yet
-            print(f"{label:24s} skipped: {exc}")
+            out.append({"domain": label, "env_id": env_id, "status": f"skipped: {exc}"})
             continue
-        results[label] = r
-        print(f"{label:24s} {r['tasks']:5d} {r['reset_ms']:9.3f} {r['reset_p90_ms']:7.3f} {r['step_ms']:8.3f}")
+        out.append({"domain": label, "env_id": env_id, "status": "ok", "source": "measured", **r})
+    if config.tau2_python:  # the reference is a row only when measured here, on this machine
+        ref = measure_tau2(config.tau2_python, config.tau2_episodes, config.steps)
+        out.append({"domain": "tau2-bench AgentGymEnv mock (solo)", "env_id": "tau2.gym", "status": "ok",
+                    "source": f"tau2-bench, measured ({config.tau2_episodes} episodes)", **ref})
+    return out
 
-    if args.tau2_python:
-        ref = measure_tau2(args.tau2_python, args.tau2_episodes, args.steps)
-        source = f"measured now ({args.tau2_episodes} episodes)"
-    else:
-        ref = TAU2_REFERENCE_MS
-        source = "the issue's figures, NOT measured here (pass --tau2-python to measure)"
-    print(f"\ntau2-bench AgentGymEnv, mock, solo, no LLM: reset {ref['reset_ms']:.1f} ms, step {ref['step_ms']:.1f} ms")
-    print(f"  ({source})")
-    ours = results.get("tau2 mock (solo)")
-    if ours:
-        print(f"  speed-up on the same setting: reset x{ref['reset_ms'] / ours['reset_ms']:.0f}, "
-              f"step x{ref['step_ms'] / ours['step_ms']:.0f}")
+
+def main(argv: Sequence[str] | None = None, config: DomainThroughputConfig | None = None) -> list[dict[str, Any]]:
+    config = config or parse_run_config(argv, DomainThroughputConfig(), __doc__)
+    def table(rows: list[dict[str, Any]]) -> str:
+        columns = ["domain", "tasks", "reset_ms", "reset_p90_ms", "step_ms"]
+        return markdown_table(rows, columns + ["source"] * bool(config.tau2_python), ".3f")
+
+    rows, record, paths = run_recorded("domain_throughput", config, run_all, markdown=table)
+    print(table(rows))
+    print(f"wrote {', '.join(map(str, paths))} ({record.duration_s:.0f} s)")
+    return rows
 
 
 if __name__ == "__main__":

@@ -6,11 +6,13 @@ reference pass, policy pass, optimiser step) and peak memory (GPU: max allocated
 RSS), and their ratios. Both use LoRA on the same modules, beta (KL) 0.001, clip 0.2 / 0.28,
 token-level (DAPO) loss, one optimiser step per generation batch.
 
-    python benchmarks/grpo_throughput.py --steps 5 --completion-tokens 32
+    orchestra bench grpo-throughput --steps 3 --completion-tokens 32
+    python -m benchmarks.grpo_throughput --out results/grpo_throughput
+
+Writes ``results/grpo_throughput.{csv,json,md}`` (one row per side and their ratio).
 """
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import resource
@@ -18,6 +20,11 @@ import subprocess
 import sys
 import tempfile
 import time
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any, Sequence
+
+from benchmarks.common import RunConfig, parse_run_config, run_recorded
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 MODELS = ("answer-3", "answer-4", "answer-1")
@@ -125,38 +132,67 @@ def run_trl(args) -> dict:
             "step_s": seconds / args.steps, "peak_mb": peak_memory_mb()}
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--side", choices=("ours", "trl", "both"), default="both")
-    parser.add_argument("--model", default="tiny")
-    parser.add_argument("--steps", type=int, default=5)
-    parser.add_argument("--tasks", type=int, default=2)
-    parser.add_argument("--group", type=int, default=8)
-    parser.add_argument("--completion-tokens", type=int, default=32)
-    parser.add_argument("--lora-rank", type=int, default=16)
-    args = parser.parse_args()
+@dataclass
+class GRPOThroughputConfig(RunConfig):
+    side: str = field(default="both", metadata={"help": "ours | trl | both (each side in its own process)"})
+    model: str = field(default="tiny", metadata={"help": "policy model (tiny: orchestra_env.tiny_lm)"})
+    steps: int = field(default=3, metadata={"help": "timed GRPO steps after one warm-up step"})
+    tasks: int = field(default=2, metadata={"help": "tasks per step"})
+    group: int = field(default=8, metadata={"help": "rollouts per task"})
+    completion_tokens: int = field(default=32, metadata={"help": "max completion tokens"})
+    lora_rank: int = field(default=16, metadata={"help": "LoRA rank (alpha = 2 x rank)"})
+    out: str = field(default="results/grpo_throughput", metadata={"help": "output stem"})
+
+    def recorded(self) -> dict[str, Any]:
+        return {k: v for k, v in super().recorded().items() if k != "side"}
+
+
+def both_sides(config: GRPOThroughputConfig) -> list[dict[str, Any]]:
+    """Each side in a fresh process (its peak memory is its own), then their ratio."""
+    rows = []
+    package_root = str(Path(__file__).resolve().parent.parent)  # run the same benchmarks code
+    for side in ("ours", "trl"):
+        cmd = [sys.executable, "-m", "benchmarks.grpo_throughput", "--side", side] + [
+            f"--{f.name.replace('_', '-')}={getattr(config, f.name)}" for f in fields(config)
+            if f.name not in ("side", "out", "progress")]
+        path = os.pathsep.join(filter(None, [package_root, os.environ.get("PYTHONPATH")]))
+        out = subprocess.run(cmd, capture_output=True, text=True, env={**os.environ, "PYTHONPATH": path})
+        if out.returncode:
+            raise RuntimeError(f"{side} failed:\n{out.stderr[-3000:]}")
+        rows.append({"side": side, **json.loads(out.stdout.strip().splitlines()[-1])})
+    ours, trl = rows
+    rows.append({"side": "ours / trl", "tokens_per_s": ours["tokens_per_s"] / trl["tokens_per_s"],
+                 "step_s": ours["step_s"] / trl["step_s"], "peak_mb": ours["peak_mb"] / trl["peak_mb"]})
+    return rows
+
+
+def markdown(rows: list[dict[str, Any]]) -> str:
+    """Both sides' tokens/s, seconds per step and peak memory; the ratio row as multipliers."""
+    lines = ["| side | tokens/s | s/step | peak MB |", "|---|---:|---:|---:|"]
+    for r in rows:
+        if "/" in r["side"]:
+            cells = [f"x{r['tokens_per_s']:.2f}", f"x{r['step_s']:.2f}", f"x{r['peak_mb']:.2f}"]
+        else:
+            cells = [f"{r['tokens_per_s']:,.0f}", f"{r['step_s']:.2f}", f"{r['peak_mb']:,.0f}"]
+        lines.append(f"| {r['side']} | " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def main(argv: Sequence[str] | None = None, config: GRPOThroughputConfig | None = None) -> list[dict[str, Any]]:
+    config = config or parse_run_config(argv, GRPOThroughputConfig(), __doc__)
     import torch
 
     if not torch.cuda.is_available():
         torch.set_num_threads(1)
-    if args.side != "both":
-        print(json.dumps((run_ours if args.side == "ours" else run_trl)(args)))
-        return
-    results = {}
-    for side in ("ours", "trl"):
-        cmd = [sys.executable, __file__, "--side", side] + [
-            f"--{k.replace('_', '-')}={v}" for k, v in vars(args).items() if k != "side"]
-        out = subprocess.run(cmd, capture_output=True, text=True, env={**os.environ, "PYTHONPATH": os.getcwd()})
-        if out.returncode:
-            sys.exit(f"{side} failed:\n{out.stderr[-3000:]}")
-        results[side] = json.loads(out.stdout.strip().splitlines()[-1])
-    device = "cuda" if torch.cuda.is_available() else "cpu (1 thread)"
-    print(f"GRPO step, model={args.model}, {args.tasks} tasks x {args.group} rollouts, "
-          f"<= {args.completion_tokens} completion tokens, LoRA r={args.lora_rank}, {device}")
-    for side, r in results.items():
-        print(f"{side:5s} {r['tokens_per_s']:10.0f} tokens/s  {r['step_s']:7.2f} s/step  peak {r['peak_mb']:8.0f} MB")
-    print(f"ours / trl: tokens/s x{results['ours']['tokens_per_s'] / results['trl']['tokens_per_s']:.2f}, "
-          f"peak memory x{results['ours']['peak_mb'] / results['trl']['peak_mb']:.2f}")
+    if config.side != "both":
+        print(json.dumps((run_ours if config.side == "ours" else run_trl)(config)))
+        return []
+    rows, record, paths = run_recorded("grpo_throughput", config, both_sides, markdown=markdown)
+    print(f"GRPO step, model={config.model}, {config.tasks} tasks x {config.group} rollouts, "
+          f"<= {config.completion_tokens} completion tokens, LoRA r={config.lora_rank}, {record.device}")
+    print(markdown(rows))
+    print(f"wrote {', '.join(map(str, paths))} ({record.duration_s:.0f} s)")
+    return rows
 
 
 if __name__ == "__main__":

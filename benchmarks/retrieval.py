@@ -9,19 +9,24 @@ by default the dense comparison runs on the lead section of every page (its firs
 4,715 passages; all three backends on the same subset); ``--full`` embeds everything (~50 min
 on 2 cores, a couple of minutes on a GPU).
 
-    python benchmarks/retrieval.py                 # fresh builds in a temporary cache
-    python benchmarks/retrieval.py --full --cache  # full dense index, kept in the user's cache
+    orchestra bench retrieval                      # fresh builds in a temporary cache
+    orchestra bench retrieval --full --cache       # full dense index, kept in the user's cache
+    orchestra bench retrieval --no-dense           # BM25 only (seconds)
+
+Writes ``results/retrieval.{csv,json,md}`` (``--out``).
 """
 from __future__ import annotations
 
-import argparse
 import os
 import tempfile
 import time
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass, field
 from importlib import resources
+from typing import Any, Sequence
 
 from orchestra_env.data.corpus import Corpus, frames_evidence_pages, read_jsonl
+
+from benchmarks.common import RunConfig, parse_run_config, run_recorded
 
 
 @dataclass
@@ -57,45 +62,67 @@ def timed(build):
     return index, time.perf_counter() - start
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--full", action="store_true", help="dense/hybrid on the full corpus")
-    parser.add_argument("--per-page", type=int, default=2, help="lead passages a page in the dense subset")
-    parser.add_argument("--max-seq-length", type=int, default=256, help="MiniLM truncation (tokens)")
-    parser.add_argument("--questions", type=int, default=None, help="evaluate on the first N questions")
-    parser.add_argument("--cache", action="store_true", help="use (and fill) the user's cache instead of a temp one")
-    args = parser.parse_args()
-    if not args.cache:
-        os.environ["ORCHESTRA_CACHE"] = tempfile.mkdtemp(prefix="orchestra-bench-")
+@dataclass
+class RetrievalConfig(RunConfig):
+    full: bool = field(default=False, metadata={"help": "dense/hybrid on the full corpus"})
+    dense: bool = field(default=True, metadata={"help": "also the dense, dense-sq8 and hybrid rows (MiniLM)"})
+    per_page: int = field(default=2, metadata={"help": "lead passages a page in the dense subset"})
+    max_seq_length: int = field(default=256, metadata={"help": "MiniLM truncation (tokens)"})
+    questions: int = field(default=0, metadata={"help": "evaluate on the first N questions (0: all)"})
+    cache: bool = field(default=False, metadata={"help": "use (and fill) the user's cache instead of a temp one"})
+    out: str = field(default="results/retrieval", metadata={"help": "output stem"})
 
+
+def measure(config: RetrievalConfig) -> list[dict[str, Any]]:
+    """One row per (corpus, index): passages, build (or cache-load) seconds, R@1/5/10, ms/query."""
+    if not config.cache:
+        os.environ["ORCHESTRA_CACHE"] = tempfile.mkdtemp(prefix="orchestra-bench-")
     from orchestra_env.tools.search import BM25Index, DenseIndex, HybridIndex, MiniLMEncoder, resolve_corpus
 
     questions, gold = frames_questions(), frames_evidence_pages()
-    if args.questions:
-        questions, gold = questions[: args.questions], gold[: args.questions]
+    if config.questions:
+        questions, gold = questions[: config.questions], gold[: config.questions]
     full = resolve_corpus("frames-wiki")
     rows = []
     bm25, t_bm25 = timed(lambda: BM25Index(full))
     rows.append(evaluate("bm25", bm25, t_bm25, questions, gold))
 
-    subset: Corpus = full if args.full else full.subset(per_page=args.per_page)
-    if not args.full:
+    subset: Corpus = full if config.full else full.subset(per_page=config.per_page)
+    if not config.full:
         bm25, t_bm25 = timed(lambda: BM25Index(subset))
         rows.append(evaluate("bm25", bm25, t_bm25, questions, gold))
-    encoder = MiniLMEncoder(max_seq_length=args.max_seq_length)
-    dense, t_dense = timed(lambda: DenseIndex(subset, encoder, show_progress=True))
-    rows.append(evaluate("dense", dense, t_dense, questions, gold))
-    sq8, t = timed(lambda: DenseIndex(subset, encoder, quantize=True))  # reuses the embeddings
-    rows.append(evaluate("dense-sq8", sq8, t, questions, gold))
-    hybrid = HybridIndex([bm25, dense])
-    rows.append(evaluate("hybrid", hybrid, t_bm25 + t_dense, questions, gold))
-
-    print(f"\nFRAMES: {len(questions)} questions, page-level recall; "
-          f"cache: {'existing' if args.cache else 'fresh temp'} (build_s of a cached index is its load time)")
-    print(f"{'corpus':<26}{'passages':>9}  {'index':<10}{'build_s':>9}{'R@1':>7}{'R@5':>7}{'R@10':>7}{'ms/query':>10}")
+    if config.dense:
+        encoder = MiniLMEncoder(max_seq_length=config.max_seq_length)
+        dense, t_dense = timed(lambda: DenseIndex(subset, encoder, show_progress=config.progress))
+        rows.append(evaluate("dense", dense, t_dense, questions, gold))
+        sq8, t = timed(lambda: DenseIndex(subset, encoder, quantize=True))  # reuses the embeddings
+        rows.append(evaluate("dense-sq8", sq8, t, questions, gold))
+        hybrid = HybridIndex([bm25, dense])
+        rows.append(evaluate("hybrid", hybrid, t_bm25 + t_dense, questions, gold))
+    out = []
     for r in rows:
-        print(f"{r.corpus:<26}{r.passages:>9}  {r.index:<10}{r.build_s:>9.1f}"
-              f"{r.recall[1]:>7.3f}{r.recall[5]:>7.3f}{r.recall[10]:>7.3f}{r.ms_per_query:>10.1f}")
+        row = {k: v for k, v in asdict(r).items() if k != "recall"}
+        row.update({f"recall_at_{k}": v for k, v in r.recall.items()}, questions=len(questions))
+        out.append(row)
+    return out
+
+
+def markdown(rows: list[dict[str, Any]]) -> str:
+    lines = ["| corpus | passages | index | build s | R@1 | R@5 | R@10 | ms/query |",
+             "|---|---:|---|---:|---:|---:|---:|---:|"]
+    lines += [f"| {r['corpus']} | {r['passages']:,} | {r['index']} | {r['build_s']:.1f} | {r['recall_at_1']:.3f} | "
+              f"{r['recall_at_5']:.3f} | {r['recall_at_10']:.3f} | {r['ms_per_query']:.1f} |" for r in rows]
+    return "\n".join(lines) + "\n"
+
+
+def main(argv: Sequence[str] | None = None, config: RetrievalConfig | None = None) -> list[dict[str, Any]]:
+    config = config or parse_run_config(argv, RetrievalConfig(), __doc__)
+    rows, record, paths = run_recorded("retrieval", config, measure, markdown=markdown)
+    print(f"\nFRAMES: {rows[0]['questions']} questions, page-level recall; "
+          f"cache: {'existing' if config.cache else 'fresh temp'} (build_s of a cached index is its load time)")
+    print(markdown(rows))
+    print(f"wrote {', '.join(map(str, paths))} ({record.duration_s:.0f} s)")
+    return rows
 
 
 if __name__ == "__main__":

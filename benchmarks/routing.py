@@ -6,13 +6,20 @@ FRAMES-v0 (train split, simulated pool) with the ``cost-first`` CostLatencyPenal
 are scored on held-out test-split tasks, greedily. The oracle router (cheapest model that would
 be right, looked up in the simulator) is the ceiling; random / cheapest / strongest frame it.
 
-    python benchmarks/routing.py --steps 3000 --eval-tasks 100  [--learners sb3_ppo,minilm_lora_router]
+    orchestra bench routing --steps 3000 --eval-tasks 100  [--learners sb3_ppo minilm_lora_router]
+    python -m benchmarks.routing --out results/routing
+
+Writes ``results/routing.{csv,json,md}``: per policy the mean test reward, its share of the
+oracle's, the share of the random-to-oracle gap it closes, and (learners) training time.
 """
 from __future__ import annotations
 
-import argparse
 import os
 import time
+from dataclasses import dataclass, field
+from typing import Any, Sequence
+
+from benchmarks.common import RunConfig, parse_run_config, run_recorded
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
@@ -28,7 +35,7 @@ def make_view(split: str, max_turns: int):
     return RoutingView(text_env)
 
 
-def sb3_ppo(args: argparse.Namespace, test_view):
+def sb3_ppo(args: "RoutingConfig", test_view):
     from stable_baselines3 import PPO
 
     from agents.routing_view import routing_policy
@@ -40,7 +47,7 @@ def sb3_ppo(args: argparse.Namespace, test_view):
 
 def grpo_router(encoder: str):
     """Our GRPO router with the frozen MiniLM features or the MiniLM+LoRA encoder."""
-    def learn(args: argparse.Namespace, test_view):
+    def learn(args: "RoutingConfig", test_view):
         from agents.routers import RouterConfig, train_router
         from agents.routing_view import routing_policy
 
@@ -54,41 +61,64 @@ def grpo_router(encoder: str):
 LEARNERS = {"sb3_ppo": sb3_ppo, "minilm_router": grpo_router("frozen"), "minilm_lora_router": grpo_router("lora")}
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--steps", type=int, default=3000, help="env steps for each learner")
-    parser.add_argument("--eval-tasks", type=int, default=100)
-    parser.add_argument("--max-turns", type=int, default=4)
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--learners", default=",".join(LEARNERS), help="comma-separated subset of " + ",".join(LEARNERS))
-    args = parser.parse_args()
+BASELINES = ("oracle", "random", "cheapest", "strongest", "heuristic")
 
+
+@dataclass
+class RoutingConfig(RunConfig):
+    steps: int = field(default=3000, metadata={"help": "training env steps for each learner"})
+    eval_tasks: int = field(default=100, metadata={"help": "test-split tasks each policy is scored on"})
+    max_turns: int = field(default=4, metadata={"help": "turn budget of the routing view"})
+    learners: list[str] = field(default_factory=lambda: list(LEARNERS),
+                                metadata={"help": "subset of " + " ".join(LEARNERS)})
+    out: str = field(default="results/routing", metadata={"help": "output stem"})
+
+
+def measure(config: RoutingConfig) -> list[dict[str, Any]]:
+    """Baselines, then each learner trained for ``steps`` env steps, all scored greedily."""
     import torch
 
     from agents.baselines import evaluate
     from agents.routing_view import mean_return
 
+    unknown = sorted(set(config.learners) - set(LEARNERS))
+    if unknown:
+        raise ValueError(f"unknown learners {unknown}; choose from {sorted(LEARNERS)}")
     torch.set_num_threads(1)  # MiniLM on 2 busy cores is ~20x slower with thread contention
-    test_view = make_view("test", args.max_turns)
-    scores: dict[str, float] = {}
-    for name in ("oracle", "random", "cheapest", "strongest", "heuristic"):
-        scores[name] = evaluate(name, test_view.env, n_tasks=args.eval_tasks, seed=args.seed)["mean_reward"]
-
-    times: dict[str, str] = {}
-    for name in args.learners.split(","):
+    test_view = make_view("test", config.max_turns)
+    rows: list[dict[str, Any]] = []
+    for name in BASELINES:
+        reward = evaluate(name, test_view.env, n_tasks=config.eval_tasks, seed=config.seed)["mean_reward"]
+        rows.append({"policy": name, "kind": "baseline", "mean_reward": reward})
+    for name in config.learners:
         t0 = time.perf_counter()
-        policy, steps = LEARNERS[name](args, test_view)
-        times[name] = f"{time.perf_counter() - t0:.0f}s ({steps} env steps)"
-        scores[name] = mean_return(test_view, policy, args.eval_tasks, args.seed)
+        policy, steps = LEARNERS[name](config, test_view)
+        train_s = time.perf_counter() - t0
+        rows.append({"policy": name, "kind": "learner", "train_s": train_s, "env_steps": steps,
+                     "mean_reward": mean_return(test_view, policy, config.eval_tasks, config.seed)})
+    floor, ceiling = rows[1]["mean_reward"], rows[0]["mean_reward"]  # random, oracle
+    for r in rows:
+        r["of_oracle"] = r["mean_reward"] / ceiling
+        r["gap_closed"] = (r["mean_reward"] - floor) / (ceiling - floor) if ceiling != floor else float("nan")
+    return rows
 
-    floor, ceiling = scores["random"], scores["oracle"]
-    print(f"FRAMES-v0 routing view, cost-first reward, {args.eval_tasks} test tasks, "
-          f"{args.steps} training env steps per learner")
-    print(f"{'policy':19s} {'mean reward':>12s} {'/ oracle':>9s} {'gap closed':>11s}")
-    for name, value in scores.items():
-        closed = (value - floor) / (ceiling - floor) if ceiling != floor else float("nan")
-        print(f"{name:19s} {value:12.3f} {value / ceiling:9.2f} {closed:11.2f}")
-    print("train time:", ", ".join(f"{name} {t}" for name, t in times.items()))
+
+def markdown(rows: list[dict[str, Any]]) -> str:
+    lines = ["| policy | mean reward | / oracle | gap closed | training |", "|---|---:|---:|---:|---|"]
+    for r in rows:
+        train = f"{r['train_s']:.0f} s, {r['env_steps']:,} env steps" if r["kind"] == "learner" else ""
+        lines.append(f"| {r['policy']} | {r['mean_reward']:.3f} | {r['of_oracle']:.2f} | {r['gap_closed']:.2f} | {train} |")
+    return "\n".join(lines) + "\n"
+
+
+def main(argv: Sequence[str] | None = None, config: RoutingConfig | None = None) -> list[dict[str, Any]]:
+    config = config or parse_run_config(argv, RoutingConfig(), __doc__)
+    rows, record, paths = run_recorded("routing", config, measure, markdown=markdown)
+    print(f"FRAMES-v0 routing view, cost-first reward, {config.eval_tasks} test tasks, "
+          f"{config.steps} training env steps per learner")
+    print(markdown(rows))
+    print(f"wrote {', '.join(map(str, paths))} ({record.duration_s:.0f} s)")
+    return rows
 
 
 if __name__ == "__main__":

@@ -1,7 +1,11 @@
 """Tool-use distribution per agent: the share of calls that go to each tool and each model.
 
 ToolOrchestra reports how often its orchestrator calls each tool and model compared with
-prompted frontier models; here every agent gets two bars per env (tools, then model aliases).
+prompted frontier models; here every agent gets bars per env: tools, model aliases, and the
+real models behind the aliases (``kind="target"``, the unit of the paper's figures: GPT-5 sends
+52.3% of its calls to GPT-5-mini; ``published`` carries that figure where there is one). Each
+share has n (calls) and a 95% Wilson interval; calls within an episode are not independent, so
+read the interval as a lower bound on the uncertainty.
 
     python -m benchmarks.tool_use --n 20 --out results/tool_use
     orchestra bench tool-use --envs FRAMES tau2-retail
@@ -9,34 +13,81 @@ prompted frontier models; here every agent gets two bars per env (tools, then mo
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Sequence
 
 from benchmarks.common import (
-    run_recorded,
+    run_recorded, parse_policy,
     BenchConfig, RunRecord, new_figure, parse_config, progress, run_cell, save_figure, select_envs,
 )
+from benchmarks.stats import wilson
 
 
 @dataclass
 class ToolUseConfig(BenchConfig):
     envs: list[str] = field(default_factory=lambda: ["FRAMES", "tau2-retail"])
-    policies: list[str] = field(default_factory=lambda: ["random", "heuristic", "prompted", "oracle"])
+    policies: list[str] = field(default_factory=lambda: [
+        "random", "heuristic", "prompted:model=gpt-5", "prompted:model=Claude-Opus-4.1",
+        "prompted:model=Qwen3-8B", "oracle"])
     out: str = "results/tool_use"
+    n: int = 100_000  # every task of each env's split (capped at its size)
+
+
+def published_shares() -> dict[tuple[str, str], float]:
+    """(orchestrator model, target model) -> published share of calls, from tool_use.csv."""
+    import csv
+    from importlib import resources
+
+    text = resources.files("orchestra_env").joinpath("data/toolorchestra/tool_use.csv").read_text()
+    names = {"GPT-5": "gpt-5", "GPT-5-mini": "gpt-5-mini"}
+    out = {}
+    for row in csv.DictReader(text.splitlines()):
+        what = row["what"]
+        if what.startswith("calls to ") and what.removeprefix("calls to ") in names:
+            model = names.get(row["orchestrator"], row["orchestrator"])
+            out[(model, names[what.removeprefix("calls to ")])] = float(row["share_percent"]) / 100
+    return out
 
 
 def run(config: ToolUseConfig) -> list[dict[str, Any]]:
-    """One row per (env, policy, kind, name): ``kind`` is "tool" or "model", ``share`` of calls."""
+    """One row per (env, policy, kind, name): ``kind`` is "tool", "model" (alias) or "target"
+    (the real model behind the aliases); ``share`` of calls with ``calls``/``n_calls`` and a
+    Wilson interval."""
+    from orchestra_env.usage import Catalogue
+
+    catalogue, published = Catalogue.default(), published_shares()
     cells = [(spec, policy) for spec in select_envs(config.envs) for policy in config.policies]
     rows = []
     for spec, policy in progress(cells, "tool-use", config.progress):
         row = run_cell(policy, spec, config.n, config.seed, config.experts)
         if row["status"] != "ok":
             continue
-        for kind, shares in (("tool", row["tool_use"]), ("model", row["model_use"])):
-            rows += [{"env": spec.label, "policy": policy, "kind": kind, "name": name, "share": share,
-                      "n_tasks": row["n_tasks"], "mean_turns": row["mean_turns"]}
-                     for name, share in shares.items()]
+        targets: dict[str, int] = {}
+        for alias, count in row["model_calls"].items():
+            model = catalogue.aliases[alias].model if alias in catalogue.aliases else alias
+            targets[model] = targets.get(model, 0) + count
+        orchestrator = parse_policy(policy)[1].get("model")
+        for kind, counts in (("tool", row["tool_calls"]), ("model", row["model_calls"]), ("target", targets)):
+            total = sum(counts.values())
+            for name, count in counts.items():
+                share = wilson(count, total)
+                rows.append({"env": spec.label, "policy": policy, "kind": kind, "name": name,
+                             "calls": count, "n_calls": total, **share.as_dict("share"),
+                             "published": published.get((orchestrator, name)) if kind == "target" else None,
+                             "n_tasks": row["n_tasks"], "mean_turns": row["mean_turns"]})
     return rows
+
+
+def markdown(rows: Sequence[dict[str, Any]]) -> str:
+    """The target-model shares per (env, policy), with n, interval and the published figure."""
+    lines = ["| env | agent | target model | calls | share % [95% CI] | published % |", "|---|---|---|---:|---:|---:|"]
+    for r in rows:
+        if r["kind"] != "target":
+            continue
+        pub = "" if r["published"] is None else f"{100 * r['published']:.1f}"
+        lines.append(f"| {r['env']} | {r['policy']} | {r['name']} | {r['calls']}/{r['n_calls']} | "
+                     f"{100 * r['share']:.1f} [{100 * r['share_lo']:.1f}, {100 * r['share_hi']:.1f}] | {pub} |")
+    return "\n".join(lines) + "\n"
 
 
 def plot(rows: Sequence[dict[str, Any]], path: str, record: RunRecord) -> Any:
@@ -65,9 +116,10 @@ def main(argv: Sequence[str] | None = None, config: ToolUseConfig | None = None)
     config = config or parse_config(argv, ToolUseConfig(), __doc__)
     rows, record, paths = run_recorded("tool_use", config, run)
     png_path = plot(rows, config.out, record)
-    for r in rows:
-        print(f"{r['env']:14s} {r['policy']:12s} {r['kind']:5s} {r['name']:28s} {r['share']:.2f}")
-    print(f"wrote {', '.join(map(str, paths))}, {png_path} ({record.duration_s:.0f} s)")
+    md_path = Path(config.out).with_suffix(".md")
+    md_path.write_text(markdown(rows))
+    print(markdown(rows))
+    print(f"wrote {', '.join(map(str, paths))}, {md_path}, {png_path} ({record.duration_s:.0f} s)")
     return rows
 
 

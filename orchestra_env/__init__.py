@@ -20,7 +20,8 @@ ENV_IDS: dict[str, tuple[str, dict]] = {
     "Orchestra/FRAMES-v0": ("orchestra_env.envs.qa:FramesEnv", {}),
     "Orchestra/HLE-v0": ("orchestra_env.envs.qa:HLEEnv", {}),
     **{
-        f"Orchestra/Tau2-{d}-v0": ("orchestra_env.envs.tau2:Tau2Env", {"domain": d})
+        # tau2_exact: tool calls run as tau2-bench runs them, so rewards compare with its leaderboard
+        f"Orchestra/Tau2-{d}-v0": ("orchestra_env.envs.tau2:Tau2Env", {"domain": d, "tau2_exact": True})
         for d in TAU2_DOMAINS
     },
     # any domain folder: gym.make("Orchestra/ToolScale-v0", domain_path=...) (default: bank)

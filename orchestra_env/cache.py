@@ -2,7 +2,9 @@
 
 One folder for the whole package so users can find and delete it: ``$ORCHESTRA_CACHE`` when
 set, otherwise ``~/.cache/orchestra-env`` (``$XDG_CACHE_HOME/orchestra-env`` if that is set).
-Everything in it can be deleted at any time; it is rebuilt on demand.
+Everything in it can be deleted at any time; it is rebuilt on demand. The folder is made
+0700: a sandboxed program running as another user (``nobody``) cannot enter it, and every
+entry carries a manifest of checksums, so a damaged one is rebuilt, not trusted.
 """
 from __future__ import annotations
 
@@ -21,5 +23,7 @@ def cache_dir(*parts: str) -> Path:
         xdg = os.environ.get("XDG_CACHE_HOME")
         base = (Path(xdg).expanduser() if xdg else Path.home() / ".cache") / "orchestra-env"
     path = base.joinpath(*parts)
+    if not base.exists():
+        base.mkdir(parents=True, mode=0o700)
     path.mkdir(parents=True, exist_ok=True)
     return path

@@ -355,7 +355,6 @@ class LLMJudge:
             max_tokens=self.max_tokens,
             temperature=0.0,
             seed=derive_seed("judge", task.task_id),
-            task=task,
         )
         response = self.llm.complete(request)
         usage = self._usage(response.tokens_in, response.tokens_out, response.latency_s)

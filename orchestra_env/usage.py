@@ -83,6 +83,34 @@ class ToolPrices:
     code_usd_per_s: float = 0.0000083
 
 
+_SHAPE = (
+    "a catalogue is a mapping with 'models' ({name: {price_in: $/1M, price_out: $/1M}}), "
+    "'aliases' ({name: {role, model, latency_s}}), optional 'tools' and 'orchestrator'; "
+    "see orchestra_env/data/catalogue.yaml"
+)
+
+
+def _check_shape(data: Any) -> None:
+    """Raise ``ValueError`` naming the first missing or mistyped entry and the expected shape."""
+    if not isinstance(data, Mapping):
+        raise ValueError(f"catalogue must be a mapping, got {type(data).__name__}: {_SHAPE}")
+    for section in ("models", "aliases"):
+        if not isinstance(data.get(section), Mapping):
+            raise ValueError(f"catalogue has no '{section}' mapping: {_SHAPE}")
+    for name, price in data["models"].items():
+        missing = [k for k in ("price_in", "price_out") if not isinstance(price, Mapping) or k not in price]
+        if missing:
+            raise ValueError(f"catalogue model {name!r} lacks {missing}: {_SHAPE}")
+        for key in ("price_in", "price_out"):
+            if not isinstance(price[key], (int, float)) or isinstance(price[key], bool) or price[key] < 0:
+                raise ValueError(f"catalogue model {name!r}: {key} must be a number >= 0 ($ per 1M tokens), "
+                                 f"got {price[key]!r}")
+    for name, alias in data["aliases"].items():
+        missing = [k for k in ("role", "model", "latency_s") if not isinstance(alias, Mapping) or k not in alias]
+        if missing:
+            raise ValueError(f"catalogue alias {name!r} lacks {missing}: {_SHAPE}")
+
+
 @dataclass(frozen=True)
 class Catalogue:
     """Models, the aliases the policy sees, and non-LLM tool prices."""
@@ -104,8 +132,8 @@ class Catalogue:
             return cls.default()
         if isinstance(source, Catalogue):
             return source
-        if isinstance(source, Mapping):
-            return cls.from_dict(source)
+        if not isinstance(source, (str, Path)):
+            return cls.from_dict(source)  # a mapping, or a wrong shape that from_dict explains
         path = Path(source)
         if not path.is_file():
             raise FileNotFoundError(f"catalogue file not found: {path}")
@@ -113,6 +141,9 @@ class Catalogue:
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> "Catalogue":
+        """Validate the shape first, so a malformed file fails here with the fix, not later
+        with a bare ``KeyError`` inside a tool."""
+        _check_shape(data)
         models = {
             name: ModelPrice(name, float(p["price_in"]), float(p["price_out"]), str(p.get("description") or ""))
             for name, p in data["models"].items()
@@ -122,12 +153,17 @@ class Catalogue:
             if a["role"] not in ROLES:
                 raise ValueError(f"alias {name!r}: role {a['role']!r} is not one of {ROLES}")
             if a["model"] not in models:
-                raise ValueError(f"alias {name!r} names model {a['model']!r}, which has no price")
+                raise ValueError(f"alias {name!r} names model {a['model']!r}, which has no price; "
+                                 f"add it under models: {{price_in: ..., price_out: ...}}")
             aliases[name] = Alias(name, a["role"], a["model"], float(a["latency_s"]))
         orchestrator = data.get("orchestrator", "Qwen3-8B")
         if orchestrator not in models:
             raise ValueError(f"orchestrator model {orchestrator!r} has no price")
-        return cls(models, aliases, ToolPrices(**data.get("tools", {})), orchestrator)
+        unknown_tools = set(data.get("tools") or {}) - set(ToolPrices.__dataclass_fields__)
+        if unknown_tools:
+            raise ValueError(f"catalogue tools: unknown keys {sorted(unknown_tools)}; "
+                             f"known: {sorted(ToolPrices.__dataclass_fields__)}")
+        return cls(models, aliases, ToolPrices(**(data.get("tools") or {})), orchestrator)
 
     def aliases_for(self, role: str) -> list[Alias]:
         return [a for a in self.aliases.values() if a.role == role]

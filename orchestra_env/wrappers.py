@@ -46,6 +46,34 @@ class CostLatencyPenalty(gym.Wrapper):
     Presets: ``CostLatencyPenalty.preset(env, "accuracy-first" | "cost-first" |
     "speed-first" | "toolorchestra")``. The last is ToolOrchestra's efficiency form,
     ``R = correct - min(0.8, 5*cost_usd + latency_s/500)``.
+
+    ## Arguments
+
+    | name | type | default | meaning |
+    |---|---|---|---|
+    | `env` | gym.Env | required | an Orchestra env (its end-of-episode `info` has `outcome_reward`, `correct`, totals) |
+    | `alpha` | float | `1.0` | weight of being correct |
+    | `beta` | float | `0.0` | weight of the dollars spent, in units of `cost_scale` |
+    | `gamma` | float | `0.0` | weight of the seconds spent, in units of `latency_scale` |
+    | `cost_scale` | float | `0.1` | dollars that count as one unit of penalty (> 0) |
+    | `latency_scale` | float | `60.0` | seconds that count as one unit of penalty (> 0) |
+    | `per_step` | bool | `False` | pay the cost/latency part at each step as it is spent (same episode total) |
+    | `cap` | float or None | `None` | upper bound of the episode's penalty (per-episode form only) |
+
+    Example:
+        An answer with the strongest model is right more often, and the penalty says what it cost:
+
+        >>> import gymnasium as gym
+        >>> import orchestra_env
+        >>> from orchestra_env.wrappers import CostLatencyPenalty
+        >>> env = CostLatencyPenalty(gym.make("Orchestra/FRAMES-v0", split="test"), beta=1.0)
+        >>> _ = env.reset(seed=0)
+        >>> _, reward, terminated, _, info = env.step({"tool": "answer", "arguments": {"model": "answer-1"}})
+        >>> terminated, round(reward, 6) == round(float(info["correct"]) - info["total_cost_usd"] / 0.1, 6)
+        (True, True)
+
+    ## Version History
+    * v0: initial release (``per_step``, ``cap`` and the ``toolorchestra`` preset included).
     """
 
     def __init__(self, env: gym.Env, alpha: float = 1.0, beta: float = 0.0, gamma: float = 0.0, *,
@@ -95,6 +123,32 @@ class PreferenceReward(gym.Wrapper):
     ``w_correct - w_cost*cost/cost_scale - w_latency*latency/latency_scale
     + sum_x w_calls/x * calls to x / turns``. (ToolOrchestra normalises cost and latency
     min-max over a *group* of rollouts; that group form lives in ``agents.rewards``.)
+
+    ## Arguments
+
+    | name | type | default | meaning |
+    |---|---|---|---|
+    | `env` | gym.Env | required | an Orchestra env (its end-of-episode `info` has `features` and `preference`) |
+    | `cost_scale` | float | `0.1` | dollars that count as one unit of the cost term |
+    | `latency_scale` | float | `60.0` | seconds that count as one unit of the latency term |
+
+    Example:
+        With the "cost" preset a right answer is worth less the more it cost; a wrong one is 0:
+
+        >>> import gymnasium as gym
+        >>> import orchestra_env
+        >>> from orchestra_env.wrappers import PreferenceReward
+        >>> env = PreferenceReward(gym.make("Orchestra/FRAMES-v0", split="test", preference="cost"))
+        >>> _ = env.reset(seed=0)
+        >>> _, reward, terminated, _, info = env.step({"tool": "answer", "arguments": {"model": "answer-1"}})
+        >>> preference = info["preference"]
+        >>> w = preference.get("weights", {})
+        >>> expected = env.preference_value(info["features"], w, info["turn"])
+        >>> terminated, reward == expected, reward <= w.get("correct", 1.0)
+        (True, True, True)
+
+    ## Version History
+    * v0: initial release.
     """
 
     def __init__(self, env: gym.Env, cost_scale: float = 0.1, latency_scale: float = 60.0) -> None:

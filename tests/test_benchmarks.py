@@ -100,7 +100,7 @@ def test_hle_path_comes_from_the_environment(monkeypatch, tmp_path):
     monkeypatch.setenv("ORCHESTRA_HLE_PATH", str(tmp_path / "hle.jsonl"))
     assert select_envs(["HLE"])[0].kwargs["path"] == str(tmp_path / "hle.jsonl")
     monkeypatch.delenv("ORCHESTRA_HLE_PATH")
-    assert select_envs(["HLE"])[0].kwargs["path"].endswith("tests/fixtures/hle_sample.jsonl")
+    assert select_envs(["HLE"])[0].kwargs["path"].endswith("benchmarks/data/hle_sample.jsonl")  # shipped, not tests/
 
 
 def test_budget_curves_respect_the_turn_budget(tmp_path):
@@ -152,14 +152,62 @@ def test_timed_tool_passes_everything_through():
 
 
 def test_cli_bench_writes_results(tmp_path, capsys):
-    from orchestra_env.cli import main
+    from orchestra.cli import main
 
     out = tmp_path / "tu"
     assert main(["bench", "tool-use", "--n", "2", "--envs", "FRAMES", "--policies", "cheapest",
                  "--out", str(out), "--quiet"]) == 0
     rows = read_result(out)["rows"]
-    assert {(r["kind"], r["name"]) for r in rows} == {("tool", "answer"), ("model", "answer-math-2")}
+    assert {(r["kind"], r["name"]) for r in rows} == {("tool", "answer"), ("model", "answer-math-2"),
+                                                      ("target", "Qwen2.5-Math-7B")}  # the alias's real model
     assert out.with_suffix(".png").is_file()
     assert main(["bench", "--help"]) == 0 and "table1" in capsys.readouterr().out
     with pytest.raises(SystemExit, match="unknown env label 'nope'; choose from"):
         main(["bench", "table1", "--envs", "nope", "--out", str(tmp_path / "x"), "--quiet"])
+
+
+def test_run_config_flags_follow_the_fields():
+    from benchmarks.common import parse_run_config
+    from benchmarks.routing import RoutingConfig
+
+    config = parse_run_config(["--steps", "7", "--learners", "sb3_ppo", "minilm_router", "--no-progress",
+                               "--seed", "3"], RoutingConfig(), None)
+    assert (config.steps, config.learners, config.progress, config.seed) == (7, ["sb3_ppo", "minilm_router"], False, 3)
+    assert config.eval_tasks == RoutingConfig().eval_tasks and "out" not in config.recorded()
+    with pytest.raises(SystemExit):
+        parse_run_config(["--steps", "many"], RoutingConfig(), None)
+
+
+def test_tau2_baselines_are_recorded_and_the_gold_solution_wins(tmp_path):
+    from benchmarks import tau2_baselines
+
+    out = tmp_path / "t2"
+    rows = tau2_baselines.main(["--domains", "mock", "airline", "--random-episodes", "1", "--out", str(out)])
+    result = read_result(out)
+    assert result["rows"] == json.loads(json.dumps(rows)) and result["record"]["benchmark"] == "tau2_baselines"
+    assert result["record"]["config"] == {"domains": ["mock", "airline"], "random_episodes": 1, "seed": 0}
+    assert "gymnasium" in result["record"]["installed"]
+    for r in rows:  # the scripted gold solution beats doing nothing and random tool calls
+        assert r["gold"] > r["do_nothing"] and r["gold"] > r["random_tool"], r
+    md = out.with_suffix(".md").read_text()
+    assert md.startswith("| domain |") and f"`results/{out.name}.json`" in md and "seed 0" in md
+
+
+def test_domain_throughput_is_recorded_without_unmeasured_references(tmp_path):
+    from benchmarks import domain_throughput
+
+    out = tmp_path / "dt"
+    rows = domain_throughput.main(["--only", "tau2 mock", "--episodes", "3", "--steps", "2", "--out", str(out)])
+    assert [r["domain"] for r in rows] == ["tau2 mock (solo)", "tau2 mock"]
+    assert all(r["status"] == "ok" and r["reset_ms"] > 0 and r["step_ms"] > 0 for r in rows)
+    assert read_result(out)["record"]["config"]["episodes"] == 3
+    assert "NOT measured" not in out.with_suffix(".md").read_text()  # no --tau2-python: no reference row
+
+
+def test_every_benchmark_writes_through_run_recorded():
+    """The scripts the docs cite all go through the one recorded path (no print-only script)."""
+    from orchestra.bench import BENCHMARKS
+
+    for name, bench in BENCHMARKS.items():
+        source = (ROOT / (bench.module.replace(".", "/") + ".py")).read_text()
+        assert "run_recorded(" in source, f"{bench.module} does not write a results/ file via run_recorded"

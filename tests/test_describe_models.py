@@ -12,6 +12,7 @@ import yaml
 
 import orchestra_env  # noqa: F401 - registers the ids
 from fault_server import Fault, FaultServer
+from orchestra_env.experts.oracle import bound_task
 from orchestra_env.data.frames import load_frames
 from orchestra_env.data.hle import load_hle
 from orchestra_env.experts import OpenAICompatExpert, SimulatedExpert
@@ -52,7 +53,8 @@ def test_figures_equal_a_separate_evaluation(samples, reports):
             right, cost, latency = 0, 0.0, 0.0
             by_cat: dict[str, list[int]] = defaultdict(list)
             for task in tasks:
-                response = expert.complete(request_for(model, task, seed=3))
+                with bound_task(task):  # requests carry no task; the simulated pool reads the bound one
+                    response = expert.complete(request_for(model, task, seed=3))
                 ok = judge(task, response.text).correct
                 right += ok
                 cost += (response.tokens_in * PRICES[model]["price_in"]

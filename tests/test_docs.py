@@ -2,6 +2,7 @@
 does (env cards' sizes, CLI commands), and the how-to code runs."""
 from __future__ import annotations
 
+import json
 import re
 import subprocess
 import sys
@@ -41,6 +42,9 @@ def test_site_builds_strict(tmp_path):
     assert "Starting State" in card and "Version History" in card  # the body is the env's docstring
     assert (site / "assets" / "table1.png").is_file()  # the hook published results/ plots
     assert "oracle" in (site / "howto" / "reproduce_results" / "index.html").read_text()  # results/table1.md
+    agents = (site / "agents" / "index.html").read_text()  # snippets put the results' tables and their run line in
+    assert "minilm_router" in agents and "results/routing.json" in agents and "results/grpo_throughput.json" in agents
+    assert "<table>" in card.split("Arguments", 1)[1]  # the docstring's arguments table is rendered
 
 
 def test_every_page_is_in_the_nav_and_exists():
@@ -74,11 +78,11 @@ def test_env_cards_state_the_real_sizes():
 
 
 def test_cli_page_covers_every_command_and_benchmark():
-    from orchestra_env.cli import BENCHMARKS, build_parser
+    from orchestra.bench import BENCHMARKS
+    from orchestra.cli import COMMANDS
 
     page = (DOCS / "cli.md").read_text()
-    commands = build_parser()._subparsers._group_actions[0].choices  # noqa: SLF001 - argparse has no public list
-    assert all(f"`orchestra {c}`" in page for c in commands)
+    assert all(f"`orchestra {c}`" in page for c in COMMANDS)
     assert all(f"`{name}`" in page for name in BENCHMARKS)
     for flag in ("--n", "--seed", "--envs", "--policies", "--experts", "--out", "--quiet", "--budgets", "--warmup"):
         assert f"`{flag}`" in page, flag
@@ -104,3 +108,226 @@ def test_add_an_algorithm_and_benchmark_howtos_run(tmp_path, capsys):
                                            out=str(tmp_path / "pref"), progress=False)
     rows = namespace["main"](config=config)
     assert [r["preset"] for r in rows] == ["accuracy", "cost"] and (tmp_path / "pref.csv").is_file()
+
+
+# ---------------------------------------------------------------------------- numbers come from results/
+# A Markdown table whose cells hold digits (outside `code`) must come from a results file
+# (``--8<-- "results/<name>.md"``, written by a benchmark through run_recorded) unless it is
+# listed here with the reason it is not a measurement. Key: (page, the table's header row).
+NOT_RESULTS: dict[tuple[str, str], str] = {
+    ("docs/envs/frames.md", "| | |"): "env card facts (data sizes, splits); test_env_cards_state_the_real_sizes checks them",
+    ("docs/envs/hle.md", "| | |"): "env card facts (data sizes, splits); test_env_cards_state_the_real_sizes checks them",
+    ("docs/envs/tau2.md", "| | |"): "env card facts (data sizes, splits); test_env_cards_state_the_real_sizes checks them",
+    ("docs/envs/toolscale.md", "| | |"): "env card facts (domain sizes, splits)",
+    ("docs/agents.md", "| module | what it holds |"): "a map of modules (numbers are file names)",
+    ("docs/agents.md", "| name | rule |"): "reward rules and their constants (configuration)",
+    ("docs/experts.md", "| backend | class | when to use it |"): "a map of backends",
+    ("docs/experts.md", "| model | FRAMES | HLE | tau2 | ToolScale | query skill |"):
+        "the simulator's calibration inputs (experts/calibration.yaml), not measured outputs",
+    ("docs/experts.md", "| plan | accuracy | card, no evidence |"):
+        "PENDING (i10, calibration issue): a measured check not yet written by a benchmark",
+    ("docs/hardening.md", "| Protection | Where | What it guarantees | Test that fails without it |"): "a map of protections",
+    ("docs/hardening.md", "| Fault | Settings | Result |"):
+        "PENDING (i12): fault timings measured by hand, not yet written by a benchmark",
+    ("docs/judges.md", "| # | rule | decides | `Verdict.judge` |"): "the judge's rules in order (numbers are ranks)",
+    ("docs/judges.md", "| prediction | reference | F1 | at 0.6 |"): "worked examples of the F1 rule, not a measurement",
+    ("docs/sandbox.md", "| field | default | meaning |"): "configuration defaults",
+    ("docs/sandbox.md", "| layer | where | what it does |"): "a map of isolation layers",
+    ("docs/sandbox.md", "| setting | value |"): "Docker settings (configuration)",
+    ("docs/sandbox.md", "| guarantee | `bwrap` | `bwrap`, warm pool | `none` (trusted code only) |"):
+        "the backend x guarantee matrix (limits are configuration); tests/test_sandbox_matrix.py checks each cell",
+    ("docs/hardening.md", "| attack (tests/hostile/) | bwrap, cold and warm | none (root host: child is `nobody`) |"):
+        "the attack x backend outcomes that tests/test_sandbox_matrix.py asserts (sizes are the configured limits)",
+    ("docs/integrations/trl.md", "| trainer | s/update | rollouts/s | turns/rollout | turns/s |"):
+        "PENDING (i17): from results/trl_env_throughput.csv but pasted; the script should write it as .md",
+    ("docs/search.md", "| kind     | class          | what it does | cost | latency in `Usage` |"):
+        "the backends' billing rules (configuration)",
+    ("docs/search.md", "| name           | what | size | licence |"): "corpus sizes (data facts)",
+    ("docs/tau2_retail_telecom.md", "| domain | tasks | agent tools (writes) | user tools (writes) | scored on |"):
+        "domain sizes (data facts)",
+    ("docs/toolscale.md", "| module | what it does |"): "a map of modules",
+    ("docs/toolscale.md", "| stage | the model writes | checked |"): "the synthesis stages' rules (sizes are rules)",
+    ("docs/toolscale.md", "| task | gold calls | tell |"): "examples of kept tasks, quoted from results/synthesis_demo/",
+    ("docs/toolscale.md", "| stage | attempts | error fed back |"):
+        "PENDING (i18): from results/synthesis_demo.json but pasted; synthesis_demo should write it as .md",
+    ("docs/toolscale.md", "| model | FRAMES acc (n=100) | 95% CI | $/call | s/call |"):
+        "PENDING (i18): from results/describe_models.json but pasted; describe_models should write it as .md",
+    ("docs/toolscale.md", "| intent | example | gold calls |"): "examples of task intents",
+    ("docs/toolscale.md", "| domain | tables | collections | tools | gold | do-nothing | random-tool |"):
+        "PENDING (i18): ToolScale baseline scores with no benchmark script in benchmarks/ yet",
+}
+INCLUDE = re.compile(r'^--8<--\s+"(results/[^"]+)"\s*$', re.M)
+
+
+def doc_pages() -> list[Path]:
+    return sorted(p for p in DOCS.rglob("*.md") if "hooks" not in p.parts) + [ROOT / "README.md"]
+
+
+def markdown_tables(text: str) -> list[tuple[int, str, list[str]]]:
+    """(line, header row, body rows) of each pipe table outside fenced code."""
+    lines, found, fenced, i = text.splitlines(), [], False, 0
+    while i < len(lines):
+        if lines[i].lstrip().startswith("```"):
+            fenced = not fenced
+        elif (not fenced and lines[i].lstrip().startswith("|") and i + 1 < len(lines)
+              and re.match(r"^\s*\|?\s*:?-{3,}", lines[i + 1])):
+            j = i + 2
+            while j < len(lines) and lines[j].lstrip().startswith("|"):
+                j += 1
+            found.append((i + 1, lines[i].strip(), lines[i + 2:j]))
+            i = j
+            continue
+        i += 1
+    return found
+
+
+def has_numbers(rows: list[str]) -> bool:
+    """A number outside `code` and link targets, not part of a name (``tau2``, ``table1``)."""
+    def strip(row: str) -> str:
+        return re.sub(r"\]\([^)]*\)", "]", re.sub(r"`[^`]*`", "", row))
+
+    return any(re.search(r"(?<![A-Za-z_\d])\d+(?:[.,]\d+)*(?![A-Za-z_\d])", strip(row)) for row in rows)
+
+
+def fenced_blocks(text: str) -> list[tuple[int, str, list[str]]]:
+    """(opening line, info string, body lines) of each fenced code block, fences paired in order."""
+    blocks, opened = [], None
+    for n, line in enumerate(text.splitlines(), 1):
+        if line.lstrip().startswith("```"):
+            if opened is None:
+                opened = (n, line.strip()[3:].strip(), [])
+            else:
+                blocks.append(opened)
+                opened = None
+        elif opened is not None:
+            opened[2].append(line)
+    return blocks
+
+
+def pasted_output(text: str) -> list[int]:
+    """Lines opening an untyped (or ``text``) fenced block that reads like program output: two or
+    more lines with two or more numbers each, one of them with a decimal point."""
+    def numeric(line: str) -> bool:
+        return len(re.findall(r"\d+(?:\.\d+)?", line)) >= 2 and re.search(r"\d\.\d", line) is not None
+
+    return [n for n, info, body in fenced_blocks(text)
+            if info in ("", "text", "console") and sum(map(numeric, body)) >= 2]
+
+
+def test_number_tables_in_the_docs_come_from_results():
+    bad = []
+    for page in doc_pages():
+        rel = str(page.relative_to(ROOT))
+        text = page.read_text()
+        for line, header, body in markdown_tables(text):
+            if has_numbers(body) and (rel, header) not in NOT_RESULTS:
+                bad.append(f"{rel}:{line} {header[:80]}")
+        bad += [f"{rel}:{line} pasted program output (a fenced block of numbers)" for line in pasted_output(text)]
+    assert bad == [], ("hand-written number tables; include a results file (--8<-- \"results/<name>.md\", written "
+                       "by a benchmark via benchmarks.common.run_recorded) or add the table to NOT_RESULTS with a "
+                       "reason:\n" + "\n".join(bad))
+
+
+def test_the_table_check_catches_hand_written_numbers():
+    text = "x\n\n| policy | reward |\n|---|---|\n| oracle | 0.968 |\n\n```\nours 2888.1 tokens/s 2.68 s\ntrl 2408.2 3.21\n```\n"
+    [(_, header, body)] = markdown_tables(text)
+    assert header == "| policy | reward |" and has_numbers(body) and pasted_output(text) == [7]
+    assert not has_numbers(["| `max_turns=20` | a default |", "| [tau2](../tau2.md) | table1 |"])
+    assert has_numbers(["| x | 1,024 env steps |"]) and has_numbers(["| x | 50 |"])
+
+
+def test_not_results_entries_still_exist():
+    """An allow-list entry whose table is gone, renamed or holds no numbers any more must be
+    removed, not kept as a loophole."""
+    present = {(str(p.relative_to(ROOT)), header) for p in doc_pages()
+               for _, header, body in markdown_tables(p.read_text()) if has_numbers(body)}
+    assert set(NOT_RESULTS) - present == set()
+
+
+def test_included_results_exist_and_carry_a_run_record():
+    for page in doc_pages():
+        for target in INCLUDE.findall(page.read_text()):
+            md = ROOT / target
+            assert md.is_file(), f"{page.relative_to(ROOT)} includes {target}, which no benchmark has written"
+            record = json.loads(md.with_suffix(".json").read_text())["record"]
+            assert {"seed", "git_commit", "config", "package_version"} <= set(record), target
+
+
+# ---------------------------------------------------------------------------- env and wrapper docstrings
+ENV_SECTIONS = ("## Description", "## Arguments", "## Version History")
+SET_BY_THE_ENV = {"FramesEnv": {"tasks"}, "HLEEnv": {"tasks"}}  # constructor parameters a subclass fills itself
+
+
+def arguments_table(doc: str) -> dict[str, tuple[str, str]]:
+    """``{name: (type, default)}`` from the docstring's ``## Arguments`` table."""
+    lines = "\n".join(line.strip() for line in doc.splitlines())
+    section = lines.split("## Arguments", 1)[1].split("\n## ", 1)[0].split("\nExample:", 1)[0]
+    [(_, header, body)] = markdown_tables(section)
+    assert header == "| name | type | default | meaning |", header
+    rows = {}
+    for row in body:
+        name, kind, default, meaning = (c.strip() for c in row.strip().strip("|").split("|"))
+        assert meaning, f"{name}: no meaning"
+        rows[name.strip("`")] = (kind, default.strip("`"))
+    return rows
+
+
+def constructor_defaults(cls: type) -> dict[str, object]:
+    """Every keyword a class takes through its ``__init__`` chain (up to gymnasium's), nearest default."""
+    import inspect
+
+    params: dict[str, object] = {}
+    for klass in cls.__mro__:
+        if klass.__module__.startswith("gymnasium") or "__init__" not in vars(klass):
+            continue
+        for p in list(inspect.signature(klass.__init__).parameters.values())[1:]:
+            if p.kind not in (p.VAR_KEYWORD, p.VAR_POSITIONAL):
+                params.setdefault(p.name, p.default)
+    return params
+
+
+def documented_classes() -> list[type]:
+    import importlib
+    import inspect
+
+    import gymnasium as gym
+
+    import orchestra_env
+    from orchestra_env import wrappers
+
+    envs = {getattr(importlib.import_module(e.split(":")[0]), e.split(":")[1]) for e, _ in orchestra_env.ENV_IDS.values()}
+    wraps = {c for _, c in inspect.getmembers(wrappers, inspect.isclass)
+             if issubclass(c, gym.Wrapper) and c.__module__ == wrappers.__name__}
+    return sorted(envs, key=lambda c: c.__name__) + sorted(wraps, key=lambda c: c.__name__)
+
+
+@pytest.mark.parametrize("cls", documented_classes(), ids=lambda c: c.__name__)
+def test_docstring_tables_every_argument_with_its_real_default(cls):
+    import ast
+    import inspect
+
+    import gymnasium as gym
+
+    doc = inspect.getdoc(cls) or ""
+    is_wrapper = issubclass(cls, gym.Wrapper)
+    sections = ("## Arguments", "Example:", "## Version History") if is_wrapper else ENV_SECTIONS + (
+        "## Action Space", "## Observation Space", "## Rewards", "## Episode End")
+    assert all(s in doc or (s != "## Description" and s in doc.replace(" / ", "\n## ")) for s in sections), cls
+    table, signature = arguments_table(doc), constructor_defaults(cls)
+    expected = set(signature) - SET_BY_THE_ENV.get(cls.__name__, set())
+    assert set(table) == expected, f"{cls.__name__}: missing {expected - set(table)}, extra {set(table) - expected}"
+    for name, (_, default) in table.items():
+        real = signature[name]
+        if real is inspect.Parameter.empty:
+            assert default == "required", name
+        else:
+            assert ast.literal_eval(default) == real, f"{cls.__name__}.{name}: table says {default}, code {real!r}"
+
+
+def test_wrapper_examples_run():
+    import doctest
+
+    from orchestra_env import wrappers
+
+    result = doctest.testmod(wrappers, optionflags=doctest.ELLIPSIS)
+    assert result.attempted >= 10 and result.failed == 0, result

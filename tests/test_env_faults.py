@@ -155,16 +155,15 @@ def test_search_backend_that_raises_gives_an_error_observation(monkeypatch: pyte
     assert_still_answerable(env)
 
 
-def test_search_index_that_cannot_be_built_gives_an_error_observation(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_search_index_whose_corpus_file_is_missing_raises(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A missing data file is the user's error (issue 10, point 7): it propagates, not an observation."""
     def missing(*args: Any, **kwargs: Any) -> Any:
         raise FileNotFoundError("corpus file vanished")
 
     monkeypatch.setattr(qa, "get_index", missing)
     env = frames()
-    for _ in range(2):  # the next search retries the build rather than caching the failure
-        out, _ = timed_step(env, {"tool": "search", "arguments": {"query": "x"}})
-        assert_error_observation(env, out, "corpus file vanished")
-    assert_still_answerable(env)
+    with pytest.raises(FileNotFoundError, match="corpus file vanished"):
+        env.step({"tool": "search", "arguments": {"query": "x"}})
 
 
 @pytest.mark.parametrize("limit_s", [1.0])

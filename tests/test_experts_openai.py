@@ -181,20 +181,18 @@ def test_api_key_is_read_from_the_named_env_var(monkeypatch: pytest.MonkeyPatch)
 
 def test_pool_routes_configured_models_and_simulates_the_rest(tmp_path):
     from orchestra_env.experts.pool import ExpertPool
-    from orchestra_env.tasks import Task
 
-    task = Task("t1", "frames", "Which country won?", "France")
     with FaultServer([Fault("ok", text="from the server")]) as srv:
         config = {"models": {"gpt-5": {"backend": "openai", "base_url": srv.base_url, "api_key": KEY}}}
         pool = ExpertPool.from_config(config)
-        remote = pool.complete(ExpertRequest("gpt-5", REQUEST.messages, task=task))
-        local = pool.complete(ExpertRequest("Qwen3-32B", REQUEST.messages, task=task))
+        remote = pool.complete(ExpertRequest("gpt-5", REQUEST.messages))
+        local = pool.complete(ExpertRequest("Qwen3-32B", REQUEST.messages))
     assert remote.text == "from the server" and len(srv.seen) == 1
     assert local.text and local.latency_s > 1  # simulated: catalogue-scale latency, no HTTP
     assert KEY not in repr(pool)
     yaml_file = tmp_path / "pool.yaml"
     yaml_file.write_text("default: simulated\nmodels: {}\n")
-    local_request = ExpertRequest("Qwen3-32B", REQUEST.messages, task=task)
+    local_request = ExpertRequest("Qwen3-32B", REQUEST.messages)
     assert ExpertPool.from_config(yaml_file).complete(local_request) == local
     assert ExpertPool.from_config(None).complete(local_request) == local
 

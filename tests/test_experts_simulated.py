@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from orchestra_env.experts.base import Expert, ExpertRequest
+from orchestra_env.experts.oracle import bound_task
 from orchestra_env.experts.simulated import (
     Calibration,
     SimulatedExpert,
@@ -40,11 +41,17 @@ def make_tasks(benchmark: str, n: int, seed: int = 0) -> list[Task]:
     return tasks
 
 
+def with_task(task: Task, fn, *args):
+    """Call ``fn`` with ``task`` bound as the env does during a step (requests carry no task)."""
+    with bound_task(task):
+        return fn(*args)
+
+
 def ask(model: str, task: Task, role: str = "answer", extra: str = "", seed: int = 0):
     messages = [{"role": "user", "content": task.question}]
     if extra:
         messages.append({"role": "user", "content": extra})
-    return SIM.complete(ExpertRequest(model, tuple(messages), role=role, task=task, seed=seed))
+    return with_task(task, SIM.complete, ExpertRequest(model, tuple(messages), role=role, seed=seed))
 
 
 def accuracy(model: str, tasks: list[Task], extra=lambda t: "") -> float:
@@ -56,8 +63,8 @@ def test_is_an_expert_and_deterministic():
     assert isinstance(SIM, Expert)
     for role in ("answer", "reasoner", "search", "judge"):
         assert ask("gpt-5", task, role) == ask("gpt-5", task, role)
-        assert ask("gpt-5", task, role) == SimulatedExpert().complete(
-            ExpertRequest("gpt-5", ({"role": "user", "content": task.question},), role=role, task=task)
+        assert ask("gpt-5", task, role) == with_task(task, SimulatedExpert().complete,
+            ExpertRequest("gpt-5", ({"role": "user", "content": task.question},), role=role)
         )
     latencies = {ask("gpt-5", task, seed=s).latency_s for s in range(20)}
     assert len(latencies) == 20  # the seed matters
@@ -103,8 +110,8 @@ def test_evidence_raises_accuracy_by_the_documented_boost():
 
 def test_gold_answer_inside_the_question_is_not_evidence():
     task = Task("q", "frames", "Is the answer 1847 or 1850?", "1847")
-    request = ExpertRequest("Qwen3-8B", ({"role": "user", "content": task.question},), task=task)
-    assert SIM.p_correct(request) == CAL.skill("Qwen3-8B", "frames")
+    request = ExpertRequest("Qwen3-8B", ({"role": "user", "content": task.question},))
+    assert with_task(task, SIM.p_correct, request) == CAL.skill("Qwen3-8B", "frames")
 
 
 def test_stronger_models_beat_weaker_ones():
@@ -140,8 +147,8 @@ def test_reasoner_facts_are_evidence_and_its_code_prints_the_claim():
         text = ask("gpt-5", task, role="reasoner").text
         if contains_answer(text, task):
             facts += 1
-            request = ExpertRequest("Qwen3-8B", ({"role": "user", "content": task.question}, {"role": "user", "content": text}), task=task)
-            assert SIM.p_correct(request) > CAL.skill("Qwen3-8B", "frames", task.categories)
+            request = ExpertRequest("Qwen3-8B", ({"role": "user", "content": task.question}, {"role": "user", "content": text}))
+            assert with_task(task, SIM.p_correct, request) > CAL.skill("Qwen3-8B", "frames", task.categories)
         block = re.search(r"```python\n(.*?)```", text, re.S)
         if block:
             code_blocks += 1
@@ -197,7 +204,7 @@ def test_tokens_and_latency_follow_the_card_and_catalogue():
     assert abs(mean_latency - 96.0) / 96.0 < 0.08  # catalogue: answer-1 = gpt-5, 96 s
     cheap = [ask("Llama-3.3-70B", task, seed=s) for s in range(400)]
     assert np.mean([r.tokens_out for r in cheap]) < np.mean([r.tokens_out for r in responses])
-    capped = SIM.complete(ExpertRequest("gpt-5", ({"role": "user", "content": "x"},), task=task, max_tokens=5))
+    capped = with_task(task, SIM.complete, ExpertRequest("gpt-5", ({"role": "user", "content": "x"},), max_tokens=5))
     assert capped.tokens_out <= 5
 
 
@@ -207,5 +214,72 @@ def test_judge_reads_the_project_judge_prompts():
     task = Task("t", "frames", "Who is she?", "Jane Ballou")
     for prompt in (ReferencePrompt(), HLEPrompt()):
         for prediction, expected in (("It is Jane Ballou.\n\nDone.", True), ("Harriet Lane", False)):
-            request = ExpertRequest("gpt-5", ({"role": "user", "content": prompt.render(task, prediction)},), role="judge", task=task)
-            assert prompt.parse(SIM.complete(request).text).correct is expected
+            request = ExpertRequest("gpt-5", ({"role": "user", "content": prompt.render(task, prediction)},), role="judge")
+            assert prompt.parse(with_task(task, SIM.complete, request).text).correct is expected
+
+
+# ---------------------------------------------------------------------------- agentic advice
+PLAN = [{"tool": "get_user", "arguments": {"user_id": "u1"}}, {"tool": "get_order", "arguments": {"order_id": "o7"}},
+        {"tool": "cancel_order", "arguments": {"order_id": "o7", "reason": "no longer needed"}}]
+
+
+def agentic_task(i: int = 0) -> Task:
+    return Task(f"tau2-{i}", "tau2", "Help the user.", "hidden", metadata={"plan": PLAN})
+
+
+def test_advice_is_one_step_never_the_plan_and_follows_progress():
+    task = agentic_task()
+    request = ExpertRequest("gpt-5", ({"role": "user", "content": "So far:\n[get_user] {...}"},), role="expert")
+    texts = {with_task(task, SIM.complete, ExpertRequest("gpt-5", request.messages, role="expert", seed=s)).text
+             for s in range(60)}
+    for text in texts:
+        assert sum(f'"tool": "{step["tool"]}"' in text for step in PLAN) <= 1
+    right = 'Next step: {"tool": "get_order", "arguments": {"order_id": "o7"}}'
+    assert right in texts  # after get_user, the next step is get_order
+    none_bound = SIM.complete(request)
+    assert "Next step" not in none_bound.text  # no task bound: no plan to advise from
+
+
+def test_advice_degrades_with_the_model_skill():
+    def right_rate(model: str) -> float:
+        hits = 0
+        for s in range(300):
+            text = with_task(agentic_task(s), SIM.complete,
+                             ExpertRequest(model, ({"role": "user", "content": "So far: nothing"},), role="expert", seed=s)).text
+            hits += 'Next step: {"tool": "get_user", "arguments": {"user_id": "u1"}}' in text
+        return hits / 300
+
+    strong, weak = right_rate("gpt-5"), right_rate("Qwen2.5-Math-7B")
+    assert strong > weak + 0.3
+    assert abs(strong - CAL.skill("gpt-5", "tau2")) < 0.1
+
+
+def test_simulated_orchestrators_prefer_the_published_targets():
+    from orchestra_env.experts.simulated_orchestrator import choose_alias, orchestrator_card
+
+    aliases = ["answer-1", "answer-2", "answer-3", "answer-4"]  # gpt-5, gpt-5-mini, Llama-3.3-70B, Qwen3-32B
+    rng = np.random.default_rng(0)
+    for model, target, share in (("gpt-5", "answer-2", 0.523), ("Qwen3-8B", "answer-1", 0.73),
+                                 ("Claude-Opus-4.1", "answer-1", 0.569)):
+        card = orchestrator_card(CAL, model)
+        picks = [choose_alias(aliases, card, SIM.catalogue, rng) for _ in range(3000)]
+        assert abs(picks.count(target) / 3000 - share) < 0.03, model
+
+
+def test_simulated_orchestrator_emits_parseable_tool_calls_for_the_env():
+    import json
+
+    import gymnasium as gym
+
+    import orchestra_env  # noqa: F401
+    from orchestra_env.actions import ToolCall, parse_action
+
+    env = gym.make("Orchestra/FRAMES-v0", split="test")
+    obs, _ = env.reset(seed=0)
+    system = "Tools:\n" + obs["tools"]
+    messages = ({"role": "system", "content": system}, {"role": "user", "content": obs["task"]})
+    text = SIM.complete(ExpertRequest("gpt-5", messages, role="orchestrator", seed=1)).text
+    call = parse_action(text)
+    assert isinstance(call, ToolCall) and call.tool in env.unwrapped.tools
+    env.unwrapped.tools[call.tool].validate(call.arguments)  # arguments fit the tool's schema
+    assert json.loads(text)["tool"] == call.tool

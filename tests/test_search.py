@@ -131,7 +131,7 @@ def test_jsonl_corpus_reads_compressed_files_and_named_fields(tmp_path):
     corpus = load_corpus(path, text_field="body", title_field="name")
     assert [p.doc_id for p in corpus] == ["n1#0", "n2#0", "n2#1", "n2#2"]
     assert corpus[0].title == "Otters" and corpus[1].title == ""
-    with pytest.raises(KeyError, match="text_field"):
+    with pytest.raises(ValueError, match="text_field"):
         load_corpus(path)  # records have no "text"
     with pytest.raises(ValueError, match="unknown corpus"):
         load_corpus(tmp_path / "missing.jsonl")

@@ -185,8 +185,8 @@ def test_mock_tool_errors_match_tau2():
     assert not failed and json.loads(out) == {"task_id": "task_2", "title": "T", "description": None, "status": "pending"}
 
 
-def test_failed_calls_still_count_as_made_and_text_is_a_message(envs):
-    env = envs["mock"]
+def test_failed_calls_still_count_as_made_and_text_is_a_message():
+    env = Tau2Env("mock", tau2_exact=False)  # validated mode: a bad argument earns the format penalty
     env.reset(seed=0, options={"task_id": "impossible_task_1"})
     _, reward, _, _, info = env.step({"tool": "create_task", "arguments": {"user_id": "user_1"}})  # title missing
     assert info["format_error"] and reward < 0

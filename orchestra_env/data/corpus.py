@@ -129,11 +129,13 @@ def chunk_text(text: str, max_words: int = DEFAULT_MAX_WORDS) -> Iterator[str]:
         if buffer and n_buffered + len(words) > max_words:
             yield "\n".join(buffer)
             buffer, n_buffered = [], 0
-        while len(words) > max_words:
-            yield " ".join(words[:max_words])
-            words = words[max_words:]
-        buffer.append(" ".join(words))
-        n_buffered += len(words)
+        start = 0  # windows by index: slicing the rest off each time was quadratic
+        while len(words) - start > max_words:
+            yield " ".join(words[start:start + max_words])
+            start += max_words
+        rest = words[start:]
+        buffer.append(" ".join(rest))
+        n_buffered += len(rest)
     if buffer:
         yield "\n".join(buffer)
 
@@ -148,27 +150,64 @@ def article_passages(
 # --------------------------------------------------------------------------- loaders
 
 
-def _open_text(path: Path) -> IO[str]:
+class CorpusFormatError(ValueError):
+    """A corpus file the loader cannot read; the message names the file, line and field."""
+
+    def __init__(self, path: Path, line: int | None, problem: str, field: str | None = None) -> None:
+        where = f"{path}:{line}" if line is not None else str(path)
+        super().__init__(f"{where}: {f'field {field!r}: ' if field else ''}{problem}")
+        self.path, self.line, self.field = path, line, field
+
+
+def _open_bytes(path: Path) -> IO[bytes]:
     if path.suffix == ".xz":
-        return lzma.open(path, "rt", encoding="utf-8")
+        return lzma.open(path, "rb")
     if path.suffix == ".gz":
-        return gzip.open(path, "rt", encoding="utf-8")
-    return path.open("r", encoding="utf-8")
+        return gzip.open(path, "rb")
+    return path.open("rb")
 
 
 def read_jsonl(path: str | Path) -> Iterator[dict[str, Any]]:
     """Records of a jsonl file, plain or compressed (.xz, .gz); blank lines skipped."""
+    for _, record in read_jsonl_lines(path):
+        yield record
+
+
+def read_jsonl_lines(path: str | Path) -> Iterator[tuple[int, dict[str, Any]]]:
+    """(line number, record) of a jsonl file, plain or compressed; blank lines skipped.
+
+    Every way a file can be broken (invalid UTF-8, a line that is not a JSON object, nesting
+    past the parser's limit, a truncated or corrupt archive) raises one :class:`CorpusFormatError`
+    naming the file and line."""
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"corpus file not found: {path}")
-    with _open_text(path) as f:
-        for line_no, line in enumerate(f, 1):
-            if not line.strip():
-                continue
-            try:
-                yield json.loads(line)
-            except json.JSONDecodeError as e:
-                raise ValueError(f"{path}:{line_no}: not a JSON object ({e.msg})") from None
+    line_no = 0
+    try:
+        with _open_bytes(path) as f:
+            for line_no, raw in enumerate(f, 1):
+                if raw.strip():
+                    yield line_no, _parse_line(path, line_no, raw)
+    except (lzma.LZMAError, gzip.BadGzipFile, EOFError, OSError) as exc:
+        if isinstance(exc, FileNotFoundError):
+            raise
+        raise CorpusFormatError(path, line_no + 1, f"cannot decompress or read the file ({exc})") from None
+
+
+def _parse_line(path: Path, line_no: int, raw: bytes) -> dict[str, Any]:
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise CorpusFormatError(path, line_no, f"invalid UTF-8 at byte {e.start} of the line") from None
+    try:
+        record = json.loads(text)
+    except json.JSONDecodeError as e:
+        raise CorpusFormatError(path, line_no, f"not valid JSON ({e.msg} at column {e.colno})") from None
+    except RecursionError:
+        raise CorpusFormatError(path, line_no, "JSON nested too deeply") from None
+    if not isinstance(record, dict):
+        raise CorpusFormatError(path, line_no, f"a line must be a JSON object, got {type(record).__name__}")
+    return record
 
 
 def jsonl_corpus(
@@ -184,21 +223,29 @@ def jsonl_corpus(
     Only ``text_field`` is required. Missing titles/urls become ""; a missing ``id_field`` (by
     default ``page_id``, then ``id``) becomes the line's index. Long texts are chunked.
     """
-    for n, record in enumerate(read_jsonl(path)):
+    path = Path(path)
+    for n, (line_no, record) in enumerate(read_jsonl_lines(path)):
+        text = record.get(text_field)
         if text_field not in record:
-            raise KeyError(
-                f"{path}: record {n} has no {text_field!r} field (fields: {sorted(record)}); "
-                "pass text_field=... to name the text column"
-            )
+            raise CorpusFormatError(
+                path, line_no, f"missing (fields: {sorted(record)[:10]}); pass text_field=... to name the text "
+                "column", text_field)
+        if not isinstance(text, str):
+            raise CorpusFormatError(path, line_no, f"must be a string, got {type(text).__name__}", text_field)
         if id_field is not None:
+            if not isinstance(record.get(id_field), (str, int)):
+                raise CorpusFormatError(path, line_no, "must be a string or an integer", id_field)
             page_id = str(record[id_field])
         else:
             page_id = str(record.get("page_id", record.get("id", n)))
+        for field in (title_field, url_field):
+            if not isinstance(record.get(field), (str, type(None))):
+                raise CorpusFormatError(path, line_no, f"must be a string, got {type(record[field]).__name__}", field)
         yield from article_passages(
             page_id,
-            str(record.get(title_field) or ""),
-            str(record.get(url_field) or ""),
-            str(record[text_field]),
+            record.get(title_field) or "",
+            record.get(url_field) or "",
+            text,
             max_words,
         )
 
@@ -270,7 +317,10 @@ def load_corpus(source: "str | Path | Corpus", **kwargs: Any) -> Corpus:
         return Corpus(name, wiki_offline_corpus(**kwargs))
     path = Path(name).expanduser()
     if path.is_file():
-        return Corpus(path.name, jsonl_corpus(path, **kwargs))
+        passages = list(jsonl_corpus(path, **kwargs))
+        if not passages:
+            raise CorpusFormatError(path, None, "no passages: the file is empty or every text is blank")
+        return Corpus(path.name, passages)
     raise ValueError(
         f"unknown corpus {name!r}: use one of {CORPORA} or the path of a .jsonl[.gz|.xz] file "
         "with one article per line ({'text': ..., 'title': ..., 'url': ...})"

@@ -143,3 +143,41 @@ def _task(row: dict[str, Any], where: str) -> Task:
             "rationale": row.get("rationale") or "",
         },
     )
+
+
+# ---------------------------------------------------------------------------- simulator fixture
+#: HLE's subject shares (Phan et al. 2025, arXiv:2501.14249: Math 41%, the rest approximate
+#: readings of its subject chart) and its share of multiple-choice questions (about 24%).
+SYNTHETIC_SUBJECTS = {"Math": 41, "Biology/Medicine": 11, "Computer Science/AI": 10, "Physics": 9,
+                      "Humanities/Social Science": 9, "Chemistry": 7, "Engineering": 4, "Other": 9}
+SYNTHETIC_MC_SHARE = 0.24
+
+
+def write_synthetic_hle(path: str | os.PathLike, n: int = 500, seed: int = 0) -> Path:
+    """Write an HLE-*shaped* jsonl: a SIMULATOR FIXTURE for calibration and tests, never a benchmark.
+
+    Subjects and answer types follow HLE's published shares; the questions are placeholders
+    ("[synthetic HLE-shaped placeholder ...]") with random answers, so nothing here measures a
+    real model. It exists because HLE cannot be shipped: with it the simulated pool's HLE
+    figures can be checked offline; with your copy (``ORCHESTRA_HLE_PATH``) the same
+    benchmark runs on the real questions.
+    """
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    subjects = list(SYNTHETIC_SUBJECTS)
+    weights = np.array([SYNTHETIC_SUBJECTS[s] for s in subjects], dtype=float)
+    out = Path(path)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with out.open("w", encoding="utf-8") as f:
+        for i in range(n):
+            subject = subjects[int(rng.choice(len(subjects), p=weights / weights.sum()))]
+            mc = bool(rng.random() < SYNTHETIC_MC_SHARE)
+            answer = "ABCDE"[int(rng.integers(5))] if mc else f"{int(rng.integers(2, 99_999))}"
+            question = (f"[synthetic HLE-shaped placeholder {i}, subject {subject}; not an HLE question]"
+                        + (" Choose one of A, B, C, D, E." if mc else " Give the number."))
+            row = {"id": f"synthetic-{seed}-{i}", "question": question, "answer": answer,
+                   "answer_type": "multipleChoice" if mc else "exactMatch", "category": subject,
+                   "raw_subject": subject, "image": "", "rationale": ""}
+            f.write(json.dumps(row) + "\n")
+    return out

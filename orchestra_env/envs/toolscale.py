@@ -131,17 +131,27 @@ class ToolScaleEnv(OrchestraEnv):
     says goodbye); truncated after ``max_turns`` calls.
 
     ## Arguments
-    ``domain``; ``split`` ("train" | "test": disjoint users/records, see the generator);
-    ``num_tasks`` (size of the split's task list; the stream is unbounded); ``seed`` (which
-    stream); ``test_fraction``; ``user``: "scripted" (offline, default), "llm" (the shared
-    :class:`~orchestra_env.domains.conversation.LLMUser`, needs ``user_model`` served by a real
-    backend in ``experts``) or a function ``task -> User``; ``experts`` (expert-pool config or
-    an :class:`Expert`, for ``call_expert`` and the LLM user); ``tasks``
-    (your own task list, e.g. from :func:`~orchestra_env.domains.toolscale.official.load_official`);
-    ``domain_path`` (a domain folder, e.g. written by
-    :func:`~orchestra_env.domains.toolscale.synthesis.synthesize`: its db.json, policy.md,
-    schema.json and, unless ``tasks`` is given, tasks.json replace ``domain``);
-    plus :class:`OrchestraEnv`'s arguments.
+    Keyword arguments of `gym.make("Orchestra/ToolScale-<domain>-v0", ...)`.
+
+    | name | type | default | meaning |
+    |---|---|---|---|
+    | `domain` | str | `"bank"` | one of the ten ToolScale domains (set by the registered id) |
+    | `split` | str | `"train"` | "train" or "test": disjoint users and records (see the generator) |
+    | `num_tasks` | int | `1000` | size of the split's task list (the generated stream is unbounded) |
+    | `seed` | int | `0` | which generated task stream |
+    | `test_fraction` | float | `0.2` | share of users and records held out for "test" |
+    | `user` | str or Callable[[Task], User] | `"scripted"` | "scripted" (offline), "llm" (the shared `LLMUser`, needs `user_model`) or a function `task -> User` |
+    | `user_model` | str or None | `None` | catalogue model of the LLM user |
+    | `experts` | dict, Expert or None | `None` | expert-pool config (None: simulated) for `call_expert` and the LLM user |
+    | `tasks` | Sequence[Task] or None | `None` | your own task list (e.g. from `toolscale.official.load_official`) |
+    | `domain_path` | str or None | `None` | a domain folder (e.g. written by `toolscale.synthesis.synthesize`): its db.json, policy.md, schema.json and, unless `tasks` is given, tasks.json replace `domain` |
+    | `max_turns` | int | `50` | tool calls before the episode is truncated (ToolOrchestra sweeps 10/20/50/100) |
+    | `format_penalty` | float | `0.1` | subtracted from the reward for each malformed, unknown or badly-argued call |
+    | `preference` | Preference, dict or str | `"accuracy"` | a preset ("accuracy", "cost", "speed", "balanced") or "random" (drawn per episode, as in ToolOrchestra's data) |
+    | `charge_orchestrator` | bool | `True` | bill the policy's own tokens at the catalogue's orchestrator price |
+    | `catalogue` | Catalogue, dict, str or None | `None` | prices and aliases (None: the shipped `data/catalogue.yaml`) |
+    | `max_output_chars` | int | `32768` | tool outputs longer than this are cut, with a marker |
+    | `render_mode` | str or None | `None` | "ansi" or "human" (the transcript as text) |
 
     ## Version History
     * v0: initial version.

@@ -9,17 +9,18 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
-from orchestra_env.tasks import Task
-
 
 @dataclass(frozen=True)
 class ExpertRequest:
     """One chat completion request.
 
-    ``task`` is the hidden ground truth; only the simulated pool may read it (real models
-    must not, and do not). ``role`` says which tool asked: ``search`` (write a query),
+    Messages only: there is deliberately no task or answer field, so nothing a policy builds
+    can carry the ground truth and a real backend can never be sent it (the simulated pool
+    gets the task from the env's oracle, :mod:`orchestra_env.experts.oracle`). ``role`` says
+    which tool asked: ``search`` (write a query),
     ``reasoner`` (think, maybe write Python), ``answer`` (final answer), ``expert``
-    (advice in agentic domains) or ``judge``.
+    (advice in agentic domains), ``judge``, ``user`` (a simulated customer) or
+    ``orchestrator`` (the model drives the tools itself: it replies with one tool call).
     """
 
     model: str
@@ -28,7 +29,6 @@ class ExpertRequest:
     max_tokens: int = 1024
     temperature: float = 0.0
     seed: int = 0
-    task: Task | None = None
 
     @property
     def prompt_text(self) -> str:

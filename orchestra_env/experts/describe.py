@@ -31,6 +31,7 @@ import numpy as np
 import yaml
 
 from orchestra_env.experts.base import Expert, ExpertRequest
+from orchestra_env.experts.oracle import bound_task
 from orchestra_env.tasks import Task, derive_seed
 from orchestra_env.usage import Catalogue
 
@@ -103,7 +104,7 @@ def sample_tasks(tasks: Sequence[Task], n: int, seed: int, benchmark: str) -> li
 
 def request_for(model: str, task: Task, seed: int) -> ExpertRequest:
     """The measurement call: one direct answer, no tools, no evidence."""
-    return ExpertRequest(model=model, role="answer", task=task, max_tokens=1024,
+    return ExpertRequest(model=model, role="answer", max_tokens=1024,
                          seed=derive_seed("describe-models", seed, model, task.task_id),
                          messages=({"role": "system", "content": ANSWER_PROMPT},
                                    {"role": "user", "content": task.question}))
@@ -123,7 +124,8 @@ def measure(experts: Expert, catalogue: Catalogue, tasks: Mapping[str, Sequence[
                 total = report.benchmarks.setdefault(benchmark, Figures())
                 per_category = report.categories.setdefault(benchmark, {})
                 for task in sample:
-                    response = experts.complete(request_for(model, task, seed))
+                    with bound_task(task):  # as the env does in a step: the simulated pool's ground truth
+                        response = experts.complete(request_for(model, task, seed))
                     verdict = judges[benchmark](task, response.text if not response.error else "")
                     cost = catalogue.price(model).cost(response.tokens_in, response.tokens_out)
                     total.add(verdict.correct, cost, response.latency_s)

@@ -1,16 +1,20 @@
 """A calibrated *simulator* of the expert pool: the offline default, not a language model.
 
-It reads the hidden task (``request.task``) and decides, with a seeded coin, whether the called
+It learns the hidden task from the env's oracle (:func:`~orchestra_env.experts.oracle.current_task`,
+bound only while the env dispatches a tool; requests carry messages only) and decides, with a seeded coin, whether the called
 model gets it right. The coin's bias is the model's skill on the task's benchmark and categories
 (``calibration.yaml``, with sources), raised when the prompt already contains the gold answer
 (evidence found by search or by an earlier reasoner call). What it writes depends on the role:
 
-* ``answer`` / ``expert``: the gold answer when right, a plausible wrong one otherwise (for
-  ``expert``, ``task.metadata["expert_advice"]`` replaces the answer when an agentic task has it);
+* ``answer``: the gold answer when right, a plausible wrong one otherwise;
+* ``expert`` (agentic domains): advice about the *next* step of the task's plan when right (one
+  tool call, never the whole gold list), an incomplete or wrong step otherwise (:func:`advise`);
 * ``reasoner``: a few lines of reasoning that may state a derived fact containing the answer
   (evidence for a later ``answer`` call) and may carry a small, safe ``python`` block;
 * ``search``: a query; stronger models pick the informative words (and gold article titles);
-* ``judge``: ``yes``/``no`` from a normalised comparison of reference and prediction.
+* ``judge``: ``yes``/``no`` from a normalised comparison of reference and prediction;
+* ``orchestrator``: one tool call, as a prompted LLM orchestrator would write it
+  (:mod:`orchestra_env.experts.simulated_orchestrator`); it never sees the task.
 
 Token counts model what a real model would bill (hidden reasoning included), not the length of
 the short text returned. Every draw comes from one ``numpy`` generator seeded by the request, so
@@ -19,9 +23,10 @@ the same request always gets the same response.
 from __future__ import annotations
 
 import hashlib
+import json
 import math
 import re
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from functools import lru_cache
 from importlib import resources
 from pathlib import Path
@@ -31,6 +36,7 @@ import numpy as np
 import yaml
 
 from orchestra_env.experts.base import ExpertRequest, ExpertResponse
+from orchestra_env.experts.oracle import current_task
 from orchestra_env.tasks import Task, derive_seed
 from orchestra_env.usage import Catalogue, approx_tokens
 
@@ -62,13 +68,17 @@ class Calibration:
     latency_sigma: float
     category_mix: Mapping[str, Mapping[str, float]]
     category_offsets: Mapping[str, Mapping[str, float]]
+    orchestrators: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
 
     @classmethod
     def load(cls, source: "str | Path | Mapping[str, Any] | None" = None) -> "Calibration":
         """From a YAML path, a dict of the same shape, or the shipped ``calibration.yaml``."""
         if source is None:
-            text = resources.files("orchestra_env.experts").joinpath("calibration.yaml").read_text()
-            data = yaml.safe_load(text)
+            package = resources.files("orchestra_env.experts")
+            data = yaml.safe_load(package.joinpath("calibration.yaml").read_text())
+            fitted = package.joinpath("fitted.yaml")
+            if fitted.is_file():  # figures fitted by benchmarks/fit_calibration.py (see its header)
+                data = deep_merge(data, yaml.safe_load(fitted.read_text()) or {})
         elif isinstance(source, Mapping):
             data = source
         else:
@@ -92,6 +102,7 @@ class Calibration:
             latency_sigma=float(data["latency_sigma"]),
             category_mix=data.get("category_mix", {}),
             category_offsets=data.get("category_offsets", {}),
+            orchestrators=data.get("orchestrators", {}),
         )
 
     def card(self, model: str) -> ModelCard:
@@ -132,6 +143,17 @@ class Calibration:
             tuple(sorted(self._offsets(model, bench).items())),
             tuple(sorted(self.category_mix.get(bench, {}).items())),
         )
+
+
+def deep_merge(base: Mapping[str, Any], over: Mapping[str, Any]) -> dict[str, Any]:
+    """``base`` with ``over``'s leaves replacing its own, nested mappings merged key by key."""
+    out = dict(base)
+    for key, value in over.items():
+        if isinstance(value, Mapping) and isinstance(out.get(key), Mapping):
+            out[key] = deep_merge(out[key], value)
+        else:
+            out[key] = value
+    return out
 
 
 def _benchmark_key(benchmark: str) -> str:
@@ -275,6 +297,74 @@ def plausible_wrong(task: Task, rng: np.random.Generator) -> str:
     return "unknown"
 
 
+def plan_steps(task: Task) -> list[dict[str, Any]]:
+    """The task's reference plan as tool calls (``{"tool", "arguments"}``), in order.
+
+    ``metadata["plan"]`` when the env provides one (tau2: its gold actions, the user's as
+    requests to the user, then what to tell them); else ToolScale's gold calls
+    (``metadata["actions"]``) followed by a ``respond`` that tells the required information.
+    """
+    if task.metadata.get("plan"):
+        return [dict(step) for step in task.metadata["plan"]]
+    steps = [{"tool": a["name"], "arguments": dict(a.get("arguments") or {})}
+             for a in task.metadata.get("actions") or ()]
+    required = [str(r) for r in task.metadata.get("required") or ()]
+    if required:
+        steps.append({"tool": "respond", "arguments": {"content": " ".join(required)}})
+    return steps
+
+
+def _steps_done(steps: Sequence[Mapping[str, Any]], prompt: str) -> int:
+    """How many leading steps the conversation shows done: a tool's output is tagged ``[name]``
+    in the context the expert is shown, so the k-th call of a tool is done when the tag appears
+    k times. A ``respond`` step is never counted done (what was said is not tagged)."""
+    seen: dict[str, int] = {}
+    for i, step in enumerate(steps):
+        name = step["tool"]
+        seen[name] = seen.get(name, 0) + 1
+        if name == "respond" or prompt.count(f"[{name}]") < seen[name]:
+            return i
+    return len(steps)
+
+
+def advise(task: Task, prompt: str, right: bool, rng: np.random.Generator) -> str:
+    """An expert's advice on an agentic task: one step, never the whole plan.
+
+    Right: the next step of the plan not yet done, as one tool call. Wrong (the draw said so):
+    half the time an incomplete answer (no step), otherwise a wrong step: another step of the
+    plan out of order, or the next one with an argument changed. Advice never lists more than
+    one step, so the full gold action list cannot reach the policy by construction.
+    """
+    steps = plan_steps(task)
+    if not steps:
+        return "Nothing needs to change for this request; answer the user from what you can look up."
+    k = min(_steps_done(steps, prompt), len(steps) - 1)
+    if right:
+        step = steps[k]
+    elif rng.random() < 0.5:
+        return "I am not sure what the next step is; check the policy and ask the user for any missing detail."
+    elif len(steps) > 1:
+        step = steps[int(rng.choice([i for i in range(len(steps)) if i != k]))]
+    else:
+        step = _perturb_step(steps[k], rng)
+    return "Next step: " + json.dumps(step, ensure_ascii=False, default=str)
+
+
+def _perturb_step(step: Mapping[str, Any], rng: np.random.Generator) -> dict[str, Any]:
+    """The step with one argument changed (a number shifted, a string's last character altered)."""
+    arguments = dict(step.get("arguments") or {})
+    if not arguments:
+        return {"tool": step["tool"], "arguments": {"note": "unsure"}}
+    key = sorted(arguments)[int(rng.integers(len(arguments)))]
+    value = arguments[key]
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        arguments[key] = value + int(rng.integers(1, 4))
+    else:
+        text = str(value)
+        arguments[key] = text[:-1] + ("X" if not text.endswith("X") else "Y")
+    return {"tool": step["tool"], "arguments": arguments}
+
+
 def keywords(question: str, limit: int = 8) -> list[str]:
     """Informative terms of a question: entities, then numbers, then rare-looking words."""
     ents = _entities(question)
@@ -307,7 +397,8 @@ class SimulatedExpert:
     """Calibrated stand-in for every model of the pool (see the module docstring).
 
     ``request.model`` may be a real model name (``gpt-5``) or a catalogue alias (``answer-1``).
-    With ``request.task is None`` the simulator cannot know the answer: answer calls return a
+    With no task bound (a call from outside the env's step, e.g. by a policy) the simulator
+    cannot know the answer: answer calls return a
     hedge (never right), reasoner calls state no fact, search calls use the prompt's keywords.
     """
 
@@ -316,10 +407,11 @@ class SimulatedExpert:
         self.catalogue = catalogue or Catalogue.default()
         self._writers: dict[str, Callable[[ExpertRequest, ModelCard, np.random.Generator], str]] = {
             "answer": self._answer,
-            "expert": self._answer,
+            "expert": self._advise,
             "reasoner": self._reason,
             "search": self._query,
             "judge": self._judge,
+            "orchestrator": self._orchestrate,
         }
 
     def __repr__(self) -> str:
@@ -340,7 +432,7 @@ class SimulatedExpert:
 
     def p_correct(self, request: ExpertRequest) -> float:
         """Probability that an answer/expert/reasoner call with this prompt is right."""
-        task = request.task
+        task = current_task()
         if task is None:
             return 0.0
         model = self._model_name(request.model)
@@ -352,20 +444,28 @@ class SimulatedExpert:
     # -- role writers -------------------------------------------------------------------------
 
     def _answer(self, request: ExpertRequest, card: ModelCard, rng: np.random.Generator) -> str:
-        task = request.task
+        task = current_task()
         if task is None:
             return "I cannot determine the answer from the information given."
-        gold = task.answer
-        if request.role == "expert":  # agentic domains may store the right advice separately
-            gold = str(task.metadata.get("expert_advice") or gold)
-        if not gold.strip():
-            return "I have no specific advice beyond following the policy."
+        if not task.answer.strip():
+            return "I have no specific answer."
         if rng.random() < self.p_correct(request):
-            return gold.strip()
-        return plausible_wrong(replace(task, answer=gold), rng)
+            return task.answer.strip()
+        return plausible_wrong(task, rng)
+
+    def _advise(self, request: ExpertRequest, card: ModelCard, rng: np.random.Generator) -> str:
+        task = current_task()
+        if task is None:
+            return "I have no specific advice beyond following the policy."
+        return advise(task, request.prompt_text, rng.random() < self.p_correct(request), rng)
+
+    def _orchestrate(self, request: ExpertRequest, card: ModelCard, rng: np.random.Generator) -> str:
+        from orchestra_env.experts.simulated_orchestrator import next_action
+
+        return next_action(request, self._model_name(request.model), self.calibration, self.catalogue)
 
     def _reason(self, request: ExpertRequest, card: ModelCard, rng: np.random.Generator) -> str:
-        task = request.task
+        task = current_task()
         question = task.question if task else _last_user(request)
         terms = ", ".join(keywords(question, 4)) or "the question"
         lines = [f"The question turns on {terms}. Break it into steps, find each fact, then combine."]
@@ -383,7 +483,7 @@ class SimulatedExpert:
         return "\n".join(lines)
 
     def _query(self, request: ExpertRequest, card: ModelCard, rng: np.random.Generator) -> str:
-        task = request.task
+        task = current_task()
         question = task.question if task else _last_user(request)
         if rng.random() >= card.query_skill:  # weak query: the question's first words, verbatim
             return " ".join(question.split()[:10])
@@ -396,7 +496,8 @@ class SimulatedExpert:
         text = request.prompt_text
         ref = _JUDGE_REF.search(text)
         pred = _JUDGE_PRED.search(text)
-        reference = ref.group(1) if ref else (request.task.answer if request.task else "")
+        task = current_task()
+        reference = ref.group(1) if ref else (task.answer if task else "")
         prediction = pred.group(1) if pred else text.strip().splitlines()[-1] if text.strip() else ""
         return "yes" if same_answer(reference, prediction) else "no"
 
@@ -430,7 +531,8 @@ class SimulatedExpert:
     @staticmethod
     def _seed(request: ExpertRequest, model: str) -> int:
         prompt_hash = hashlib.sha256(request.prompt_text.encode("utf-8")).hexdigest()[:16]
-        task_id = request.task.task_id if request.task else ""
+        task = current_task()
+        task_id = task.task_id if task else ""
         return derive_seed(request.seed, model, task_id, request.role, prompt_hash)
 
 

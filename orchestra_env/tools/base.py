@@ -55,6 +55,35 @@ class Tool(Protocol):
     def __call__(self, arguments: Mapping[str, Any], episode: "Episode") -> ToolResult: ...
 
 
+class ToolFailure(RuntimeError):
+    """A tool's own error type: the tool ran and failed in a way the episode can survive
+    (a backend said no). ``OrchestraEnv`` shows it to the policy as an observation."""
+
+
+def is_tool_failure(exc: BaseException) -> bool:
+    """Whether ``exc`` is a failure of the tool's backend, shown to the policy as an observation.
+
+    Yes: timeouts, network and HTTP errors, sandbox/OS errors (a namespace that cannot be
+    created), subprocess errors and :class:`ToolFailure`. No (they propagate, because they are
+    the user's or the code's fault and an observation would hide them): ``ImportError`` (an
+    extra is missing), ``FileNotFoundError`` (a data file is missing), and programming errors
+    (``TypeError``, ``KeyError``, ``AttributeError``, ``AssertionError``, ...).
+    """
+    import http.client
+    import subprocess
+
+    if isinstance(exc, (ImportError, FileNotFoundError)):
+        return False
+    return isinstance(exc, (ToolFailure, TimeoutError, ConnectionError, OSError, subprocess.SubprocessError,
+                            http.client.HTTPException)) or _is_http_library_error(exc)
+
+
+def _is_http_library_error(exc: BaseException) -> bool:
+    """httpx/requests errors by their module, without importing either library."""
+    module = type(exc).__module__.split(".")[0]
+    return module in ("httpx", "httpcore", "requests", "urllib3") and isinstance(exc, Exception)
+
+
 class ToolArgumentError(ValueError):
     """The policy called a tool with arguments that do not fit its schema."""
 

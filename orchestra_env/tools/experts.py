@@ -40,7 +40,6 @@ def ask_expert(
         role=role,
         max_tokens=max_tokens,
         seed=episode.call_seed(alias, role),
-        task=episode.task,
     )
     response = experts.complete(request)
     usage = catalogue.model_usage(model, response.tokens_in, response.tokens_out, response.latency_s)

@@ -9,9 +9,17 @@ Mirrors tau2's ``environment/environment.py`` where scoring depends on it:
   ``message_history`` replayed;
 * two worlds are in the same state when both databases are equal (:func:`same_db`).
 
-Arguments are validated and coerced with a pydantic model built from each tool method's
-signature (cached per method), so the policy, the gold replay and the initial-state
-replay all go through the same door.
+Two ways to run a call (``exact``), the same door for the policy, the gold replay and the
+initial-state replay:
+
+* ``exact=True`` (tau2's ``ToolKitBase.use_tool``): the arguments reach the tool method as
+  they are, so a float stays a float ("amount 100.0", ``2.0`` stored), a wrong type fails
+  where tau2's code fails (``"3" - 1`` raises ``unsupported operand type(s)``) or passes
+  where tau2's passes, and a missing or extra argument is Python's own ``TypeError`` text,
+  named after tau2's class (``AirlineTools.send_certificate() missing 1 required ...``).
+* ``exact=False`` (validated): arguments are validated and coerced with a pydantic model
+  built from each tool method's signature (cached per method); a bad argument is a
+  ``bad arguments for 'tool': field: problem`` error and the tool does not run.
 """
 from __future__ import annotations
 
@@ -19,6 +27,7 @@ import copy
 import inspect
 import json
 import logging
+import re
 import typing
 from datetime import date, datetime
 from functools import lru_cache
@@ -64,6 +73,35 @@ def coerce_arguments(method: Callable[..., Any], arguments: Mapping[str, Any]) -
     return {k: getattr(parsed, k) for k in type(parsed).model_fields}
 
 
+# tau2-bench a2c0247 locks pydantic 2.12 (uv.lock): its validation errors link to that version's pages
+TAU2_PYDANTIC_DOCS = "https://errors.pydantic.dev/2.12/"
+_PYDANTIC_DOCS = re.compile(r"https://errors\.pydantic\.dev/[0-9.]+/")
+
+
+def call_raw(kit: ToolKit, name: str, method: Callable[..., Any], arguments: Mapping[str, Any]) -> Any:
+    """Call a tool with the arguments as they came, as tau2's ``use_tool`` does
+    (``self.tools[tool_name](**kwargs)`` on the toolkit's bound method).
+
+    Python names the function in a call's ``TypeError`` by its ``__qualname__``; tau2 defines
+    every tool on the domain's toolkit class, while ours may come from a mixin
+    (``HumanTransfer.transfer_to_human_agents``), so the prefix is re-named to the toolkit's
+    class, whose names are tau2's (``AirlineTools``, ``TelecomUserTools``, ...)."""
+    try:
+        return method(kit, **arguments)
+    except TypeError as exc:
+        ours, theirs = f"{method.__qualname__}()", f"{type(kit).__name__}.{name}()"
+        text = str(exc)
+        if ours != theirs and text.startswith(ours):
+            raise TypeError(theirs + text[len(ours):]) from exc
+        raise
+
+
+def tau2_error_text(exc: BaseException) -> str:
+    """The message tau2 shows after ``Error: `` (``str(e)``), pydantic's links pointing at
+    the pydantic version tau2 runs."""
+    return _PYDANTIC_DOCS.sub(TAU2_PYDANTIC_DOCS, str(exc))
+
+
 def to_json_str(value: Any) -> str:
     """tau2's ``Environment.to_json_str``: strings as they are, models dumped, JSON otherwise."""
     if isinstance(value, str):
@@ -73,7 +111,7 @@ def to_json_str(value: Any) -> str:
 
 def _plain(value: Any) -> Any:
     if isinstance(value, pydantic.BaseModel):
-        return value.model_dump()
+        return value.model_dump(warnings=False)  # exact mode may store a raw value of another type
     if isinstance(value, (str, type(None))):
         return value
     if isinstance(value, (bool, int, float)):
@@ -90,9 +128,10 @@ def _plain(value: Any) -> Any:
 class Tau2Environment:
     """The agent's and the user's toolkits over private copies of the domain's databases."""
 
-    def __init__(self, domain: Tau2Domain, solo: bool = False) -> None:
+    def __init__(self, domain: Tau2Domain, solo: bool = False, exact: bool = False) -> None:
         self.domain = domain
         self.solo = solo
+        self.exact = exact
         self.tools, self.user_tools = domain.new_toolkits()
 
     def user_device(self) -> "UserDevice | None":
@@ -117,10 +156,15 @@ class Tau2Environment:
             method = kit.tool_methods().get(name)
             if method is None:
                 raise ValueError(f"Tool '{name}' not found.")
-            result = method(kit, **coerce_arguments(method, arguments))
+            if self.exact:
+                result = call_raw(kit, name, method, arguments)
+            else:
+                result = method(kit, **coerce_arguments(method, arguments))
             self._sync()
             return to_json_str(result), False
         except Exception as exc:  # noqa: BLE001 - tau2 shows every tool exception to the agent
+            if self.exact:
+                return f"Error: {tau2_error_text(exc)}", True
             if isinstance(exc, pydantic.ValidationError):
                 exc = ValueError(_validation_message(name, exc))
             return f"Error: {exc}", True
@@ -169,12 +213,17 @@ class Tau2Environment:
                 self.call(tc.name, tc.arguments, tc.requestor)
 
     def same_state(self, other: "Tau2Environment") -> bool:
-        """Both databases equal (tau2 compares the hashes of the agent and the user DB)."""
-        if not same_db(self.tools.db, other.tools.db, self.domain.tables):
+        """Both databases equal (tau2 compares the hashes of the agent and the user DB).
+
+        Exact mode compares as tau2's hash does (``json.dumps`` of ``model_dump()``), so a
+        stored ``2.0`` differs from ``2``; validated mode compares values (``2 == 2.0``),
+        which cannot differ there since coercion stores every number with its field's type."""
+        exact = self.exact or other.exact
+        if not same_db(self.tools.db, other.tools.db, self.domain.tables, exact):
             return False
         if self.user_tools is None or other.user_tools is None:
             return self.user_tools is other.user_tools
-        return same_db(self.user_tools.db, other.user_tools.db, self.domain.user_tables)
+        return same_db(self.user_tools.db, other.user_tools.db, self.domain.user_tables, exact)
 
 
 class UserDevice:
@@ -193,13 +242,15 @@ class UserDevice:
         return self.world.call(name, arguments, requestor="user")
 
 
-def same_db(a: Any, b: Any, tables: tuple[str, ...]) -> bool:
+def same_db(a: Any, b: Any, tables: tuple[str, ...], exact: bool = False) -> bool:
     """Equality of two databases that share most records: records still shared with the
-    pristine database compare by identity, so the cost is that of the records a tool touched."""
+    pristine database compare by identity, so the cost is that of the records a tool touched.
+    ``exact``: the others compare by their JSON text, as tau2's ``get_dict_hash`` sees them."""
     if a is b:
         return True
     if type(a) is not type(b):
         return False
+    differ = _differ_as_json if exact else (lambda x, y: x != y)
     for name in type(a).model_fields:
         x, y = getattr(a, name), getattr(b, name)
         if name in tables:
@@ -207,11 +258,30 @@ def same_db(a: Any, b: Any, tables: tuple[str, ...]) -> bool:
                 continue
             if x.keys() != y.keys():
                 return False
-            if any(rx is not y[k] and rx != y[k] for k, rx in x.items()):
+            if any(rx is not y[k] and differ(rx, y[k]) for k, rx in x.items()):
                 return False
-        elif x != y:
+        elif differ(x, y):
             return False
     return True
+
+
+def _differ_as_json(x: Any, y: Any) -> bool:
+    return _hash_text(x) != _hash_text(y)
+
+
+def _hash_text(value: Any) -> str:
+    """tau2's ``get_dict_hash`` input: ``json.dumps(..., sort_keys=True, default=str)`` of the dump."""
+    return json.dumps(_dump(value), sort_keys=True, default=str)
+
+
+def _dump(value: Any) -> Any:
+    if isinstance(value, pydantic.BaseModel):
+        return value.model_dump(warnings=False)  # a raw-typed field (exact mode) dumps as it is
+    if isinstance(value, Mapping):
+        return {k: _dump(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_dump(v) for v in value]
+    return value
 
 
 def update_db(db: Any, patch: Mapping[str, Any], tables: tuple[str, ...]) -> None:

@@ -38,7 +38,7 @@ from orchestra_env.usage import Usage
 
 logger = logging.getLogger(__name__)
 
-_GOLD: dict[tuple[str, str], Tau2Environment] = {}
+_GOLD: dict[tuple[str, str, bool], Tau2Environment] = {}
 
 
 @dataclass
@@ -62,11 +62,12 @@ class RewardInfo:
         return out
 
 
-def gold_environment(domain: Tau2Domain, task: Tau2Task) -> Tau2Environment:
-    """The world after the task's gold actions (cached per process; never mutate it)."""
-    key = (domain.name, task.id)
+def gold_environment(domain: Tau2Domain, task: Tau2Task, exact: bool = False) -> Tau2Environment:
+    """The world after the task's gold actions (cached per process; never mutate it), their
+    arguments passed raw (``exact``, as tau2's evaluator does) or validated."""
+    key = (domain.name, task.id, exact)
     if key not in _GOLD:
-        env = Tau2Environment(domain)
+        env = Tau2Environment(domain, exact=exact)
         env.apply_initial_state(task.initial_state)
         for action in task.gold_actions:
             output, failed = env.call(action.name, action.arguments, action.requestor)
@@ -84,10 +85,14 @@ def evaluate(
     *,
     finished: bool = True,
     nl_judge: "NLAssertionJudge | None" = None,
+    premature: str = "max turns reached",
 ) -> RewardInfo:
-    """Score an episode from its final world and its conversation (tau2's ``ALL`` mode)."""
+    """Score an episode from its final world and its conversation (tau2's ``ALL`` mode).
+    An unfinished episode (truncated; solo text in exact mode, tau2's ``AGENT_ERROR``) scores
+    0, as tau2's ``evaluate_simulation`` does for any end but an agent or user stop;
+    ``premature`` says why in the note."""
     if not finished:
-        return RewardInfo(0.0, note="Simulation terminated prematurely (max turns reached).")
+        return RewardInfo(0.0, note=f"Simulation terminated prematurely ({premature}).")
     criteria = task.evaluation_criteria
     if criteria is None:
         return RewardInfo(1.0, note="No evaluation criteria")
@@ -98,7 +103,7 @@ def evaluate(
         env_reward = 1.0
         info.db_match = True
     else:
-        info.db_match = world.same_state(gold_environment(domain, task))
+        info.db_match = world.same_state(gold_environment(domain, task, world.exact))
         env_reward = 1.0
         if "DB" in basis:
             info.breakdown["DB"] = float(info.db_match)

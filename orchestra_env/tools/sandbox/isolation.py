@@ -1,8 +1,11 @@
-"""OS isolation around the sandboxed interpreter: bubblewrap, unshare, or nothing.
+"""OS isolation around the sandboxed interpreter: bubblewrap, or (trusted code only) nothing.
 
 Each :class:`Isolation` turns the interpreter's command line into the command that runs
 it inside its namespaces, and says where the child sees its files. ``resolve_isolation``
-picks the strongest one that works on this machine ("auto") or checks the one asked for.
+checks the one asked for. ``"auto"`` means bubblewrap or nothing at all: it never falls
+back to a weaker isolation, because untrusted code must not get less than docs/sandbox.md
+promises. (An ``unshare`` mode existed; it shared the host's filesystem and, as root, let
+programs write anywhere, so it was removed.)
 """
 from __future__ import annotations
 
@@ -18,7 +21,12 @@ from pathlib import Path
 from typing import ClassVar
 
 NOBODY = (65534, 65534)  # uid, gid a root-run bwrap sandbox drops to
-ISOLATION_NAMES = ("auto", "bwrap", "unshare", "none")
+ISOLATION_NAMES = ("auto", "bwrap", "none")
+INSTALL_HINT = (
+    "install bubblewrap (`sudo apt-get install bubblewrap`, `dnf install bubblewrap`, `apk add bubblewrap`; "
+    ".ci/install-system-deps.sh does it) and allow user namespaces "
+    "(/proc/sys/user/max_user_namespaces > 0; on Ubuntu 24.04+ an AppArmor profile for bwrap)"
+)
 
 
 class SandboxUnavailable(RuntimeError):
@@ -32,10 +40,14 @@ class RunDir:
     root: Path
 
     @classmethod
-    def create(cls) -> RunDir:
+    def create(cls, owner: tuple[int, int] | None = None) -> RunDir:
+        """``owner``: (uid, gid) the work dir is handed to when the child drops root."""
         root = Path(tempfile.mkdtemp(prefix="orchestra-sandbox-"))
+        root.chmod(0o711)  # mkdtemp's 0700 would lock a dropped child out of its own cwd
         (root / "code").mkdir(mode=0o755)
         (root / "work").mkdir(mode=0o700)
+        if owner is not None:
+            os.chown(root / "work", *owner)
         return cls(root)
 
     @property
@@ -89,25 +101,32 @@ class Isolation(ABC):
 
 
 class NoIsolation(Isolation):
-    """Plain child process: only rlimits, a scrubbed env, a process group and the audit hook."""
+    """TRUSTED CODE ONLY. A plain child process: rlimits, a scrubbed environment, no
+    inherited descriptors, a process group and the audit hook. It sees the host's files and
+    network. As root it drops to ``nobody``, so it cannot read the host's ``/proc/<pid>``
+    (environment, open files) nor signal host processes; as an ordinary user it can."""
 
     name = "none"
+
+    def __init__(self) -> None:
+        self.drops_root = os.geteuid() == 0
 
     def command(self, inner: list[str], run: RunDir) -> list[str]:
         return list(inner)
 
     def works(self, python: str) -> bool:
-        return True
-
-
-class UnshareIsolation(Isolation):
-    """util-linux ``unshare``: private network and pid namespaces; the filesystem is shared."""
-
-    name = "unshare"
-
-    def command(self, inner: list[str], run: RunDir) -> list[str]:
-        as_user = ["--map-root-user"] if os.geteuid() != 0 else []
-        return ["unshare", "--net", "--pid", "--fork", "--kill-child", "--mount-proc", *as_user, "--", *inner]
+        """As root: can ``nobody`` run this interpreter and read its standard library? (One
+        under /root, mode 0700, it cannot.)"""
+        if not self.drops_root:
+            return True
+        try:
+            done = subprocess.run(
+                [python, "-I", "-c", "import ctypes, json"], capture_output=True, timeout=30, cwd="/",
+                env={"PATH": os.defpath}, user=NOBODY[0], group=NOBODY[1], extra_groups=[],
+            )
+            return done.returncode == 0
+        except (OSError, subprocess.SubprocessError):
+            return False
 
 
 class BwrapIsolation(Isolation):
@@ -133,7 +152,7 @@ class BwrapIsolation(Isolation):
     def command(self, inner: list[str], run: RunDir) -> list[str]:
         size = str(self.disk_mb * 1024 * 1024)
         argv = [
-            "bwrap", "--die-with-parent", "--new-session",
+            _bwrap() or "bwrap", "--die-with-parent", "--new-session",
             "--unshare-net", "--unshare-pid", "--unshare-ipc", "--unshare-uts", "--unshare-cgroup-try",
             "--ro-bind", "/usr", "/usr", "--ro-bind", "/etc", "/etc",
         ]
@@ -189,38 +208,50 @@ def _bind_prefixes(prefixes: list[str]) -> list[str]:
     return args
 
 
+def _bwrap() -> str | None:
+    """bubblewrap as found on PATH now (tests hide it by emptying PATH)."""
+    return shutil.which("bwrap")
+
+
 @functools.lru_cache(maxsize=None)
-def _probe(name: str, python: str) -> bool:
-    tool = {"bwrap": "bwrap", "unshare": "unshare"}.get(name)
-    if tool and shutil.which(tool) is None:
+def _probe(name: str, python: str, tool: str | None) -> bool:
+    if name == "bwrap" and tool is None:
         return False
     return _build(name, python, disk_mb=16).works(python)
 
 
 def _build(name: str, python: str, disk_mb: int) -> Isolation:
-    if name == "bwrap":
-        return BwrapIsolation(python, disk_mb)
-    if name == "unshare":
-        return UnshareIsolation()
-    return NoIsolation()
+    return BwrapIsolation(python, disk_mb) if name == "bwrap" else NoIsolation()
 
 
 def available_isolations(python: str = sys.executable) -> list[str]:
-    """Isolation names that work on this machine, strongest first."""
-    return [name for name in ("bwrap", "unshare", "none") if name == "none" or _probe(name, python)]
+    """Isolation names that work on this machine with ``python``, strongest first."""
+    return [name for name in ("bwrap", "none") if _probe(name, python, _bwrap())]
+
+
+def check_isolation_name(name: str) -> None:
+    """Raise ``ValueError`` naming the fix for an isolation that does not exist."""
+    if name == "unshare":
+        raise ValueError(
+            "isolation='unshare' was removed: it shared the host's filesystem (as root a program could "
+            f"write anywhere). Use isolation='bwrap' ({INSTALL_HINT}), or isolation='none' for trusted code only")
+    if name not in ISOLATION_NAMES:
+        raise ValueError(f"isolation must be one of {ISOLATION_NAMES}, got {name!r}")
 
 
 def resolve_isolation(name: str, python: str, disk_mb: int) -> Isolation:
-    """The isolation to use: ``auto`` = strongest that works; others must work or we raise."""
-    if name not in ISOLATION_NAMES:
-        raise ValueError(f"isolation must be one of {ISOLATION_NAMES}, got {name!r}")
-    if name == "auto":
-        name = available_isolations(python)[0]
-    elif name != "none" and not _probe(name, python):
-        hint = {
-            "bwrap": "install bubblewrap (`apt-get install bubblewrap`, see .ci/install-system-deps.sh) "
-                     "and allow user namespaces, or use isolation='auto'",
-            "unshare": "util-linux `unshare` needs permission to create namespaces; use isolation='auto'",
-        }[name]
-        raise SandboxUnavailable(f"isolation {name!r} does not work on this machine: {hint}")
-    return _build(name, python, disk_mb)
+    """The isolation to use. ``auto`` is bubblewrap, or a :class:`SandboxUnavailable` saying
+    how to install it: never a silent fall back to ``none``, which is for trusted code only."""
+    check_isolation_name(name)
+    if name in ("auto", "bwrap") and not _probe("bwrap", python, _bwrap()):
+        found = "bwrap was not found on PATH" if _bwrap() is None else "bwrap is installed but cannot create namespaces"
+        raise SandboxUnavailable(
+            f"isolation={name!r}: no backend here gives the sandbox's guarantees ({found}). To run untrusted "
+            f"(policy-written) code, {INSTALL_HINT}. For code you trust, pass isolation='none' "
+            "(no filesystem or network isolation; see docs/sandbox.md)")
+    if name == "none" and not _probe("none", python, None):
+        raise SandboxUnavailable(
+            f"isolation='none' as root runs the program as nobody (so it cannot read the host's /proc or signal "
+            f"host processes), but nobody cannot run {python!r} (its files are not world-readable, e.g. under "
+            "/root). Use isolation='bwrap', or python=<a world-readable interpreter such as /usr/bin/python3>")
+    return _build("bwrap" if name == "auto" else name, python, disk_mb)

@@ -16,8 +16,10 @@ class ExecResult:
     ``error`` is ``None`` for a clean run, otherwise one short reason a policy (or a
     person) can act on, e.g. ``"time limit 10s exceeded"``, ``"memory limit 512 MB
     exceeded"``, ``"exit code 1: ZeroDivisionError: division by zero"`` or
-    ``"output truncated"``. ``peak_rss_mb`` is the largest resident set of the
-    program's process tree, when the backend can measure it.
+    ``"output truncated"``. ``peak_rss_mb`` is the program's peak resident set when the
+    backend has a figure; ``peak_rss_source`` says who measured it. ``"self-reported"``
+    means the sandboxed program wrote it (VmHWM at exit), so a hostile program can forge
+    it: use it as a diagnostic, never for accounting or rewards.
     """
 
     stdout: str
@@ -27,6 +29,7 @@ class ExecResult:
     wall_s: float
     error: str | None = None
     peak_rss_mb: float | None = None
+    peak_rss_source: str | None = None
 
     @property
     def ok(self) -> bool:

@@ -1,28 +1,25 @@
 """Start one child under rlimits, feed its stdin, read its output with a cap, kill it whole.
 
 The child leads its own session, so one ``killpg`` reaches every process it started
-(unless one calls ``setsid`` itself; the bwrap/unshare pid namespaces close that gap).
-The program reports its own peak resident memory through a pipe at exit (see the
-prelude's ``report_peak_memory``); ``wait4``'s figure is the fallback for a killed program.
+(unless one calls ``setsid`` itself; bwrap's pid namespace closes that gap).
+When the program finishes, the prelude writes ``done <status> <peak kB>`` to a report pipe
+(``Report``); the run ends there. A program killed before that has no memory figure:
+``wait4``'s would include the host's pre-``exec`` image. Starting and finishing are separate
+so that a pool can start interpreters ahead of time.
 """
 from __future__ import annotations
 
-import ctypes
-import functools
 import math
 import os
-import resource
 import selectors
 import signal
 import subprocess
 import time
 from dataclasses import dataclass
-from typing import Callable
 
 from orchestra_env.tools.sandbox.result import OutputCapture
 
 _CHUNK = 65536
-_PR_SET_PDEATHSIG = 1
 
 
 @dataclass(frozen=True)
@@ -34,24 +31,20 @@ class Limits:
     max_file_mb: int
     max_processes: int
 
-    def preexec(self) -> Callable[[], None]:
-        """The function ``Popen`` runs in the forked child; it only calls into the kernel."""
-        nproc = _nproc_limit(self.max_processes)
-        cpu = max(1, math.ceil(self.cpu_s))
-        mem = self.memory_mb * 1024 * 1024
-        fsize = self.max_file_mb * 1024 * 1024
-        libc = _libc()
+    def for_prelude(self) -> dict[str, int]:
+        """The limits as the prelude applies them to itself before any user code runs.
 
-        def apply() -> None:
-            resource.setrlimit(resource.RLIMIT_AS, (mem, mem))
-            resource.setrlimit(resource.RLIMIT_CPU, (cpu, cpu + 1))  # SIGXCPU, then SIGKILL
-            resource.setrlimit(resource.RLIMIT_FSIZE, (fsize, fsize))
-            resource.setrlimit(resource.RLIMIT_NPROC, (nproc, nproc))
-            resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
-            if libc is not None:  # die with the host process even if it is SIGKILLed
-                libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
-
-        return apply
+        The child sets them, not a ``preexec_fn``: without one, ``Popen`` can ``vfork``,
+        which costs microseconds instead of copying a large host's page tables (tens of ms,
+        holding the GIL) for every interpreter the warm pool starts. The prelude is ours and
+        runs first; once it has lowered the hard limits and dropped root, the program cannot
+        raise them again."""
+        return {
+            "as": self.memory_mb * 1024 * 1024,
+            "cpu": max(1, math.ceil(self.cpu_s)),  # counted from when the program arrives
+            "fsize": self.max_file_mb * 1024 * 1024,
+            "nproc": _nproc_limit(self.max_processes),
+        }
 
 
 def _nproc_limit(max_processes: int) -> int:
@@ -70,14 +63,6 @@ def _nproc_limit(max_processes: int) -> int:
     return mine + max_processes
 
 
-@functools.lru_cache(maxsize=1)
-def _libc() -> ctypes.CDLL | None:
-    try:
-        return ctypes.CDLL(None, use_errno=True)
-    except OSError:
-        return None
-
-
 @dataclass(frozen=True)
 class ProcessOutcome:
     returncode: int
@@ -87,82 +72,125 @@ class ProcessOutcome:
     output_overflow: bool
     wall_s: float
     peak_rss_mb: float | None
-    #: True when the figure came from the program itself, False for ``wait4``'s fallback
+    #: True when the figure came from the program itself (there is no other)
     peak_rss_reported: bool = False
+    #: True when ``returncode`` is the status the prelude reported, not the wrapper's
+    reported_exit: bool = False
 
 
-def run_process(
-    argv: list[str],
+def start_process(
+    argv: list[str], *, cwd: str, env: dict[str, str], report_fd: tuple[int, int],
+) -> subprocess.Popen:
+    """Start ``argv`` in its own session, stdin/stdout/stderr piped (the prelude applies
+    the limits, see :meth:`Limits.for_prelude`).
+
+    ``report_fd`` is a pipe (read end, write end) whose write end only the child keeps (it
+    writes its peak memory there at exit); the host's copy is closed here. Nothing else is
+    inherited (``close_fds``)."""
+    try:
+        return subprocess.Popen(
+            argv, cwd=cwd, env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+            start_new_session=True, close_fds=True, pass_fds=(report_fd[1],),
+        )
+    except BaseException:
+        os.close(report_fd[0])
+        raise
+    finally:
+        os.close(report_fd[1])
+
+
+def finish_process(
+    proc: subprocess.Popen,
     *,
-    cwd: str,
-    env: dict[str, str],
     stdin: bytes,
+    start: float,
     timeout_s: float,
-    limits: Limits,
     max_output_chars: int,
     kill_after_bytes: int,
-    report_fd: tuple[int, int] | None = None,
+    report_read_fd: int,
 ) -> ProcessOutcome:
-    """Run ``argv`` to completion, timeout, or output overflow; never leaves a process behind.
-
-    ``report_fd`` is a pipe (read end, write end) whose write end the child inherits and
-    writes its peak memory to; this function closes both ends.
-    """
+    """Feed ``stdin``, read output with a cap, until exit, ``start + timeout_s`` or output
+    overflow; kills the whole process group and reaps it. Never leaves a process behind."""
     out, err = OutputCapture(max_output_chars), OutputCapture(max_output_chars)
-    start = time.monotonic()
-    try:
-        proc = subprocess.Popen(
-            argv, cwd=cwd, env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-            start_new_session=True, preexec_fn=limits.preexec(), close_fds=True,
-            pass_fds=(report_fd[1],) if report_fd else (),
-        )
-    finally:
-        if report_fd:
-            os.close(report_fd[1])
     timed_out = overflow = False
+    report: Report | None = None
     try:
-        timed_out, overflow = _pump(proc, stdin, out, err, start + timeout_s, kill_after_bytes)
+        timed_out, overflow, report = _pump(proc, stdin, out, err, start + timeout_s, kill_after_bytes,
+                                            report_read_fd)
     finally:
-        _kill_group(proc.pid)
-        _, status, usage = os.wait4(proc.pid, 0)
-        proc.returncode = os.waitstatus_to_exitcode(status)
+        wall_s = time.monotonic() - start
+        _kill_group(proc.pid)  # whatever is left (background children, the namespace) dies now
+        _, raw_status, _ = os.wait4(proc.pid, 0)
+        status = proc.returncode = os.waitstatus_to_exitcode(raw_status)
         for stream in (proc.stdin, proc.stdout, proc.stderr):
             if stream is not None and not stream.closed:
                 stream.close()
-    reported = _read_report(report_fd[0]) if report_fd else None
+        os.close(report_read_fd)
+    done = report is not None and not timed_out and not overflow
     return ProcessOutcome(
-        returncode=proc.returncode, stdout=out, stderr=err, timed_out=timed_out, output_overflow=overflow,
-        wall_s=time.monotonic() - start,
-        peak_rss_mb=reported if reported is not None else usage.ru_maxrss / 1024,
-        peak_rss_reported=reported is not None,
+        # a finished program's own status; our SIGKILL of the wrappers is not its ending
+        returncode=report.status if done else status, stdout=out, stderr=err, timed_out=timed_out,
+        output_overflow=overflow, wall_s=wall_s,
+        peak_rss_mb=report.peak_kb / 1024 if done else None,
+        peak_rss_reported=done,
+        reported_exit=done,
     )
 
 
-def _read_report(fd: int) -> float | None:
-    """The child's peak memory in MB, or None if it died before reporting."""
+def discard_process(proc: subprocess.Popen, report_read_fd: int) -> None:
+    """Kill and reap a started process that will never run anything (a pooled spare)."""
+    _kill_group(proc.pid)
     try:
-        os.set_blocking(fd, False)
-        data = os.read(fd, 64)
+        proc.kill()
     except OSError:
-        data = b""
-    finally:
-        os.close(fd)
+        pass
+    proc.wait()
+    for stream in (proc.stdin, proc.stdout, proc.stderr):
+        if stream is not None and not stream.closed:
+            stream.close()
     try:
-        return int(data.split()[0]) / 1024
-    except (IndexError, ValueError):
+        os.close(report_read_fd)
+    except OSError:
+        pass
+
+
+@dataclass(frozen=True)
+class Report:
+    """What the prelude writes to the report pipe once the program has finished normally:
+    ``done <exit status> <VmHWM kB>``. The program could write it too, which only lets it
+    end its own run early or mislabel its own exit: the figures are its own claims."""
+
+    status: int
+    peak_kb: int
+
+    @classmethod
+    def parse(cls, data: bytes) -> "Report | None":
+        """The ``done`` line among the complete lines of ``data`` (``ready`` comes first)."""
+        for line in data.split(b"\n")[:-1]:
+            parts = line.split()
+            if len(parts) == 3 and parts[0] == b"done" and parts[1].isdigit() and parts[2].isdigit():
+                return cls(int(parts[1]) & 0xFF, int(parts[2]))
         return None
 
 
 def _pump(
     proc: subprocess.Popen, stdin: bytes, out: OutputCapture, err: OutputCapture,
-    deadline: float, kill_after_bytes: int,
-) -> tuple[bool, bool]:
-    """Move bytes until both pipes close; returns (timed_out, output_overflow)."""
+    deadline: float, kill_after_bytes: int, report_fd: int,
+) -> tuple[bool, bool, Report | None]:
+    """Move bytes until the child reports it is done or both pipes close; returns
+    (timed_out, output_overflow, report).
+
+    Returning on the report, rather than waiting for end-of-file, skips the teardown of the
+    namespaces (the pipes stay open until bubblewrap's last process exits): everything the
+    program wrote before reporting is already in the pipes, and is drained first."""
     assert proc.stdin and proc.stdout and proc.stderr
     sel = selectors.DefaultSelector()
     for stream, capture in ((proc.stdout, out), (proc.stderr, err)):
         os.set_blocking(stream.fileno(), False)
         sel.register(stream.fileno(), selectors.EVENT_READ, capture)
+    os.set_blocking(report_fd, False)
+    report = bytearray()
+    sel.register(report_fd, selectors.EVENT_READ, report)
     pending = memoryview(stdin)
     if pending:
         os.set_blocking(proc.stdin.fileno(), False)
@@ -171,10 +199,10 @@ def _pump(
         proc.stdin.close()
     exited_at: float | None = None
     try:
-        while len(sel.get_map()) > 0:
+        while any(key.data is not report for key in sel.get_map().values()):
             now = time.monotonic()
             if now >= deadline:
-                return True, False
+                return True, False, None
             events = sel.select(timeout=min(deadline - now, 0.05))
             if not events:
                 # The child may have exited while a background grandchild holds the pipes open.
@@ -187,16 +215,48 @@ def _pump(
                 if key.data is None:
                     pending = _write_some(sel, proc, pending)
                     continue
-                chunk = os.read(key.fd, _CHUNK)
+                chunk = _read(key.fd)
                 if not chunk:
                     sel.unregister(key.fd)
                     continue
+                if key.data is report:
+                    report += chunk
+                    if b"\n" in report:
+                        if (done := Report.parse(bytes(report))) is not None:
+                            return False, _drain(out, err, proc, kill_after_bytes), done
+                    continue
                 key.data.feed(chunk)
                 if out.total_bytes + err.total_bytes > kill_after_bytes:
-                    return False, True
-        return False, False
+                    return False, True, None
+        return False, False, Report.parse(bytes(report) + _read(report_fd))
     finally:
         sel.close()
+
+
+def _read(fd: int) -> bytes:
+    try:
+        return os.read(fd, _CHUNK)
+    except BlockingIOError:
+        return b"\0"  # nothing yet; a NUL never parses as a report
+    except OSError:
+        return b""
+
+
+def _drain(out: OutputCapture, err: OutputCapture, proc: subprocess.Popen, kill_after_bytes: int) -> bool:
+    """Read what is already in the output pipes, without waiting; True on output overflow."""
+    assert proc.stdout and proc.stderr
+    for stream, capture in ((proc.stdout, out), (proc.stderr, err)):
+        while True:
+            try:
+                chunk = os.read(stream.fileno(), _CHUNK)
+            except (BlockingIOError, OSError):
+                break
+            if not chunk:
+                break
+            capture.feed(chunk)
+            if out.total_bytes + err.total_bytes > kill_after_bytes:
+                return True
+    return False
 
 
 def _write_some(sel: selectors.BaseSelector, proc: subprocess.Popen, pending: memoryview) -> memoryview:

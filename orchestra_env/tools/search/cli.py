@@ -2,11 +2,13 @@
 from __future__ import annotations
 
 import argparse
+import sys
 import time
 from pathlib import Path
 from typing import Any, Sequence
 
 from orchestra_env.cache import cache_dir
+from orchestra_env.data.corpus import CorpusFormatError
 from orchestra_env.tools.search.base import format_passages
 from orchestra_env.tools.search.local import LocalIndex
 from orchestra_env.tools.search.registry import KINDS, get_index
@@ -38,11 +40,18 @@ def build_index_cli(argv: Sequence[str] | None = None) -> int:
     fields = {"text_field": args.text_field, "title_field": args.title_field, "url_field": args.url_field}
     is_file = Path(args.corpus).expanduser().is_file()
     start = time.perf_counter()
-    index = get_index(
-        args.kind, args.corpus, max_passages=args.max_passages, per_page=args.per_page,
-        show_progress=True, **(fields if is_file else {}),
-        **({"max_words": args.max_words} if args.max_words else {}), **options,
-    )
+    try:
+        index = get_index(
+            args.kind, args.corpus, max_passages=args.max_passages, per_page=args.per_page,
+            show_progress=True, **(fields if is_file else {}),
+            **({"max_words": args.max_words} if args.max_words else {}), **options,
+        )
+    except (CorpusFormatError, FileNotFoundError, ModuleNotFoundError) as exc:
+        print(f"orchestra index: error: {exc}", file=sys.stderr)  # one line, no traceback
+        return 2
+    except ValueError as exc:  # an unknown corpus name, a bad option
+        print(f"orchestra index: error: {exc}", file=sys.stderr)
+        return 2
     elapsed = time.perf_counter() - start
     assert isinstance(index, LocalIndex)
     how = "loaded from cache" if index.from_cache else "built"

@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING, Any
 from orchestra_env.cache import cache_dir
 from orchestra_env.data.corpus import Corpus
 from orchestra_env.tools.search.encoder import Encoder, MiniLMEncoder, passive_openmp
-from orchestra_env.tools.search.local import LocalIndex, atomic_save, default_latency, digest
+from orchestra_env.tools.search.local import LocalIndex, default_latency, digest, load_entry, save_entry
 
 if TYPE_CHECKING:
     import numpy as np
@@ -41,25 +41,36 @@ class DenseIndex(LocalIndex):
         self.path = cache_dir("indices") / (
             f"dense-{digest(self.encoder.name, corpus.fingerprint, quantize)}.faiss"
         )
-        if cache and self.path.is_file():
-            self._faiss = faiss.read_index(str(self.path))
+        fp, n = corpus.fingerprint, len(corpus)
+        index = load_entry(self.path, fp, lambda f: _rows(faiss.read_index(str(f)), n)) if cache else None
+        if index is not None:
+            self._faiss = index
             self.from_cache = True
             return
-        if cache and emb_path.is_file():
-            vectors = np.load(emb_path)
+        vectors = load_entry(emb_path, fp, lambda f: _rows(np.load(f, allow_pickle=False), n)) if cache else None
+        if vectors is not None:
             self.from_cache = True
         else:
             vectors = self.encoder.encode([p.text for p in corpus], show_progress=show_progress)
             if cache:
-                atomic_save(emb_path, lambda f: np.save(f, vectors))
+                save_entry(emb_path, lambda f: np.save(f, vectors), fp)
         self._faiss = _faiss_index(vectors, quantize)
         if cache:
-            atomic_save(self.path, lambda f: faiss.write_index(self._faiss, str(f)))
+            save_entry(self.path, lambda f: faiss.write_index(self._faiss, str(f)), fp)
 
     def ranked(self, query: str, k: int) -> list[tuple[int, float]]:
         vector = self.encoder.encode([query])
         scores, ids = self._faiss.search(vector, min(k, len(self.corpus)))
         return [(int(i), float(s)) for i, s in zip(ids[0], scores[0]) if i >= 0]
+
+
+def _rows(value: Any, expected: int) -> Any:
+    """``value`` (a faiss index or an array) if it holds one vector per passage: the
+    checksums prove the bytes are the ones written, this that they fit this corpus."""
+    count = value.ntotal if hasattr(value, "ntotal") else len(value)
+    if count != expected:
+        raise ValueError(f"it holds {count} vectors, the corpus has {expected} passages")
+    return value
 
 
 def _faiss_index(vectors: "np.ndarray", quantize: bool) -> Any:

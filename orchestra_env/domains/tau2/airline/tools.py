@@ -8,7 +8,10 @@ after ``self.own(...)`` (copy-on-write, see :mod:`orchestra_env.domains.toolkit`
 """
 from __future__ import annotations
 
-from typing import Optional
+import copy
+from typing import Any, Optional, TypeVar
+
+import pydantic
 
 from orchestra_env.domains.tau2.airline.data_model import (
     AirportCode,
@@ -41,6 +44,18 @@ AIRPORTS = (
     ("MCO", "Orlando"), ("EWR", "Newark"), ("CLT", "Charlotte"), ("MSP", "Minneapolis"),
     ("DTW", "Detroit"), ("PHL", "Philadelphia"), ("LGA", "LaGuardia"),
 )
+
+
+M = TypeVar("M", bound=pydantic.BaseModel)
+
+
+def as_models(items: Any, model: type[M]) -> Any:
+    """tau2's conversion of a list argument: when every item is a dict, each becomes a
+    ``model``; otherwise the list stays as passed (validated mode has already made models;
+    exact mode then fails where an item is used, as tau2 does)."""
+    if all(isinstance(item, dict) for item in items):
+        return [model(**item) for item in items]
+    return items
 
 
 class AirlineTools(Calculator, HumanTransfer):
@@ -144,19 +159,38 @@ class AirlineTools(Calculator, HumanTransfer):
             nonfree_baggages: The number of non-free baggage items to book the reservation.
             insurance: Whether the reservation has insurance.
         """
+        flights = as_models(flights, FlightInfo)
+        passengers = as_models(passengers, Passenger)
+        payment_methods = as_models(payment_methods, Payment)
         user = self._user(user_id)
         reservation_id = next((r for r in NEW_RESERVATION_IDS if r not in self.db.reservations), None)
         if reservation_id is None:
             raise ValueError("Too many reservations")
+        # built first, as tau2 does: with raw arguments (exact mode) its validation error is the first
+        reservation = Reservation(
+            reservation_id=reservation_id,
+            user_id=user_id,
+            origin=origin,
+            destination=destination,
+            flight_type=flight_type,
+            cabin=cabin,
+            flights=[],
+            passengers=copy.deepcopy(passengers),
+            payment_history=copy.deepcopy(payment_methods),
+            created_at=NOW,
+            total_baggages=total_baggages,
+            nonfree_baggages=nonfree_baggages,
+            insurance=insurance,
+        )
 
-        booked: list[ReservationFlight] = []
         total_price = 0
         for info in flights:
             flight = self._flight(info.flight_number)
             instance = self._available_on(info.flight_number, info.date, cabin, len(passengers))
             price = instance.prices[cabin]
-            booked.append(ReservationFlight(origin=flight.origin, destination=flight.destination,
-                                            flight_number=info.flight_number, date=info.date, price=price))
+            reservation.flights.append(ReservationFlight(origin=flight.origin, destination=flight.destination,
+                                                         flight_number=info.flight_number, date=info.date,
+                                                         price=price))
             total_price += price * len(passengers)
         if insurance == "yes":
             total_price += 30 * len(passengers)
@@ -182,22 +216,6 @@ class AirlineTools(Calculator, HumanTransfer):
         for info in flights:
             flight = self.own(self.db.flights, info.flight_number)
             flight.dates[info.date].available_seats[cabin] -= len(passengers)  # type: ignore[union-attr]
-
-        reservation = Reservation(
-            reservation_id=reservation_id,
-            user_id=user_id,
-            origin=origin,
-            destination=destination,
-            flight_type=flight_type,
-            cabin=cabin,
-            flights=booked,
-            passengers=[p.model_copy() for p in passengers],
-            payment_history=[p.model_copy() for p in payment_methods],
-            created_at=NOW,
-            total_baggages=total_baggages,
-            nonfree_baggages=nonfree_baggages,
-            insurance=insurance,
-        )
         self.db.reservations[reservation_id] = reservation
         user.reservations.append(reservation_id)
         return reservation
@@ -319,6 +337,7 @@ class AirlineTools(Calculator, HumanTransfer):
             flights: An array of objects containing details about each piece of flight in the ENTIRE new reservation. Even if the a flight segment is not changed, it should still be included in the array.
             payment_id: The payment id stored in user profile, such as 'credit_card_7815826', 'gift_card_7815826', 'certificate_7815826'.
         """
+        flights = as_models(flights, FlightInfo)
         reservation = self._reservation(reservation_id)
         self._user(reservation.user_id)
         n = len(reservation.passengers)
@@ -356,6 +375,7 @@ class AirlineTools(Calculator, HumanTransfer):
             reservation_id: The reservation ID, such as 'ZFA04Y'.
             passengers: An array of objects containing details about each passenger.
         """
+        passengers = as_models(passengers, Passenger)
         reservation = self._reservation(reservation_id)
         if len(passengers) != len(reservation.passengers):
             raise ValueError("Number of passengers does not match")

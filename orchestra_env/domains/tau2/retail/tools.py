@@ -9,6 +9,8 @@ the episode with :meth:`ToolKit.own` and return it after the change.
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
+from typing import Any
 
 from orchestra_env.domains.tau2.generic import Calculator, HumanTransfer
 from orchestra_env.domains.toolkit import tool
@@ -24,6 +26,40 @@ from orchestra_env.domains.tau2.retail.data_model import (
 )
 
 CANCEL_REASONS = ("no longer needed", "ordered by mistake")
+
+
+@dataclass(frozen=True)
+class SwapRule:
+    """What differs between tau2's two item-swapping tools: the order status they need, their
+    error messages (tau2's, word for word), and two small rules of their own."""
+
+    status: str
+    wrong_status: str
+    missing_item: str  # formatted with item_id
+    count_mismatch: str
+    short_balance: str
+    same_id_ok: bool  # an exchange may swap an item for the same variant; a modification may not
+    round_difference: bool  # tau2 rounds the exchange's price difference, not the modification's
+
+
+MODIFY_PENDING = SwapRule(
+    status="pending",
+    wrong_status="Non-pending order cannot be modified",
+    missing_item="{item_id} not found",
+    count_mismatch="The number of items to be exchanged should match",
+    short_balance="Insufficient gift card balance to pay for the new item",
+    same_id_ok=False,
+    round_difference=False,
+)
+EXCHANGE_DELIVERED = SwapRule(
+    status="delivered",
+    wrong_status="Non-delivered order cannot be exchanged",
+    missing_item="Number of {item_id} not found.",
+    count_mismatch="The number of items to be exchanged should match.",
+    short_balance="Insufficient gift card balance to pay for the price difference",
+    same_id_ok=True,
+    round_difference=True,
+)
 
 
 class RetailTools(Calculator, HumanTransfer):
@@ -252,16 +288,8 @@ class RetailTools(Calculator, HumanTransfer):
                 difference, such as 'gift_card_0000000' or 'credit_card_0000000'. These can be
                 looked up from the user or order details.
         """
-        order = self._order(order_id)
-        if order.status != "pending":
-            raise ValueError("Non-pending order cannot be modified")
-        self._count_check(order, item_ids, "{item_id} not found")
-        if len(item_ids) != len(new_item_ids):
-            raise ValueError("The number of items to be exchanged should match")
-        diff_price, variant = self._price_difference(order, item_ids, new_item_ids, same_id_ok=False)
-        method = self._payment_method(order.user_id, payment_method_id)
-        if isinstance(method, GiftCard) and method.balance < diff_price:
-            raise ValueError("Insufficient gift card balance to pay for the new item")
+        order, diff_price, variant, method = self._check_swap(
+            MODIFY_PENDING, order_id, item_ids, new_item_ids, payment_method_id)
 
         order = self._own_order(order_id)
         order.payment_history.append(
@@ -349,17 +377,7 @@ class RetailTools(Calculator, HumanTransfer):
                 difference, such as 'gift_card_0000000' or 'credit_card_0000000'. These can be
                 looked up from the user or order details.
         """
-        order = self._order(order_id)
-        if order.status != "delivered":
-            raise ValueError("Non-delivered order cannot be exchanged")
-        self._count_check(order, item_ids, "Number of {item_id} not found.")
-        if len(item_ids) != len(new_item_ids):
-            raise ValueError("The number of items to be exchanged should match.")
-        diff_price, _ = self._price_difference(order, item_ids, new_item_ids, same_id_ok=True)
-        diff_price = round(diff_price, 2)
-        method = self._payment_method(order.user_id, payment_method_id)
-        if isinstance(method, GiftCard) and method.balance < diff_price:
-            raise ValueError("Insufficient gift card balance to pay for the price difference")
+        _, diff_price, _, _ = self._check_swap(EXCHANGE_DELIVERED, order_id, item_ids, new_item_ids, payment_method_id)
 
         order = self._own_order(order_id)
         order.status = "exchange requested"
@@ -434,6 +452,25 @@ class RetailTools(Calculator, HumanTransfer):
         return user
 
     # -- shared by the two item-swapping tools ---------------------------------------------
+    def _check_swap(
+        self, rule: "SwapRule", order_id: str, item_ids: list[str], new_item_ids: list[str], payment_method_id: str
+    ) -> tuple[Order, float, Variant, Any]:
+        """tau2's checks before swapping items, in its order; nothing is written.
+        Returns the order, the price difference, the last new variant and the payment method."""
+        order = self._order(order_id)
+        if order.status != rule.status:
+            raise ValueError(rule.wrong_status)
+        self._count_check(order, item_ids, rule.missing_item)
+        if len(item_ids) != len(new_item_ids):
+            raise ValueError(rule.count_mismatch)
+        diff_price, variant = self._price_difference(order, item_ids, new_item_ids, same_id_ok=rule.same_id_ok)
+        if rule.round_difference:
+            diff_price = round(diff_price, 2)
+        method = self._payment_method(order.user_id, payment_method_id)
+        if isinstance(method, GiftCard) and method.balance < diff_price:
+            raise ValueError(rule.short_balance)
+        return order, diff_price, variant, method
+
     def _price_difference(
         self, order: Order, item_ids: list[str], new_item_ids: list[str], same_id_ok: bool
     ) -> tuple[float, Variant]:

@@ -73,6 +73,20 @@ def _on_off(flag: bool) -> str:
     return "ON" if flag else "OFF"
 
 
+def _switch(toggle: str, wanted: bool, reply: str) -> Callable[..., str]:
+    """A scenario function (``turn_roaming_off``...) that sets a setting through its toggle
+    method: toggle once, and again if that left the wrong state, so that the toggle's side
+    effects (network search, Wi-Fi drop) run as they do when the user toggles."""
+
+    def switch(self: "TelecomUserTools") -> str:
+        flip = getattr(self, toggle)
+        if flip() != wanted:
+            flip()
+        return reply
+
+    return switch
+
+
 class TelecomUserTools(ToolKit):
     """The simulated user's phone. ``db`` is deep-copied: the episode owns all of it."""
 
@@ -165,13 +179,17 @@ class TelecomUserTools(ToolKit):
         Args:
             mode: The preferred network mode: '4g_5g_preferred', '4g_only', '3g_only' or '2g_only'.
         """
-        try:
-            valid = NetworkModePreference(mode)
-        except ValueError:
-            options = ", ".join(m.value for m in NetworkModePreference)
-            return self._with_status_bar(
-                f"Failed to set network mode: '{mode}' is not a valid option. Please use one of: {options}"
-            )
+        valid = mode
+        if isinstance(mode, str):
+            try:
+                valid = NetworkModePreference(mode)
+            except ValueError:
+                options = ", ".join(m.value for m in NetworkModePreference)
+                return self._with_status_bar(
+                    f"Failed to set network mode: '{mode}' is not a valid option. Please use one of: {options}"
+                )
+        # as tau2: anything but a string is stored as it is (exact mode passes it raw), and a
+        # non-enum then fails at ``.value`` below, after the network search
         self.device.network_mode_preference = valid
         self.simulate_network_search()
         return self._with_status_bar(f"Preferred Network Mode set to: {valid.value}")
@@ -260,19 +278,9 @@ class TelecomUserTools(ToolKit):
         self.simulate_network_search()
         return d.airplane_mode
 
-    def turn_airplane_mode_on(self) -> str:
-        self._toggle_until(self._toggle_airplane_mode, True)
-        return "Airplane Mode is now ON."
+    turn_airplane_mode_on = _switch("_toggle_airplane_mode", True, "Airplane Mode is now ON.")
 
-    def turn_airplane_mode_off(self) -> str:
-        self._toggle_until(self._toggle_airplane_mode, False)
-        return "Airplane Mode is now OFF."
-
-    @staticmethod
-    def _toggle_until(toggle: Callable[[], bool], wanted: bool) -> None:
-        """Toggle once, and again if that left the wrong state (side effects run each time)."""
-        if toggle() != wanted:
-            toggle()
+    turn_airplane_mode_off = _switch("_toggle_airplane_mode", False, "Airplane Mode is now OFF.")
 
     # -- SIM card ------------------------------------------------------------------------
     @tool
@@ -329,9 +337,7 @@ class TelecomUserTools(ToolKit):
         self.device.data_enabled = True
         return "Data connection restored."
 
-    def turn_data_off(self) -> str:
-        self._toggle_until(self._toggle_data, False)
-        return "Data connection broken."
+    turn_data_off = _switch("_toggle_data", False, "Data connection broken.")
 
     @tool(mutates=True)
     def toggle_roaming(self) -> str:
@@ -344,13 +350,9 @@ class TelecomUserTools(ToolKit):
         self.simulate_network_search()
         return self.device.roaming_enabled
 
-    def turn_roaming_on(self) -> str:
-        self._toggle_until(self._toggle_roaming, True)
-        return "Data Roaming is now ON."
+    turn_roaming_on = _switch("_toggle_roaming", True, "Data Roaming is now ON.")
 
-    def turn_roaming_off(self) -> str:
-        self._toggle_until(self._toggle_roaming, False)
-        return "Data Roaming is now OFF."
+    turn_roaming_off = _switch("_toggle_roaming", False, "Data Roaming is now OFF.")
 
     @tool
     def check_data_restriction_status(self) -> str:
@@ -370,13 +372,9 @@ class TelecomUserTools(ToolKit):
         self.device.data_saver_mode = not self.device.data_saver_mode
         return self.device.data_saver_mode
 
-    def turn_data_saver_mode_on(self) -> str:
-        self._toggle_until(self._toggle_data_saver, True)
-        return "Data Saver Mode is now ON."
+    turn_data_saver_mode_on = _switch("_toggle_data_saver", True, "Data Saver Mode is now ON.")
 
-    def turn_data_saver_mode_off(self) -> str:
-        self._toggle_until(self._toggle_data_saver, False)
-        return "Data Saver Mode is now OFF."
+    turn_data_saver_mode_off = _switch("_toggle_data_saver", False, "Data Saver Mode is now OFF.")
 
     # -- APN -----------------------------------------------------------------------------
     @tool
@@ -401,8 +399,10 @@ class TelecomUserTools(ToolKit):
         if isinstance(apn_settings, dict):
             apn_settings = APNSettings(**apn_settings)
         self.device.active_apn_settings = apn_settings
+        # the message before the search, as tau2: a bad value (exact mode) fails here, unsearched
+        status = f"APN settings set to: {apn_settings.apn_name.value}"
         self.simulate_network_search()
-        return self._with_status_bar(f"APN settings set to: {apn_settings.apn_name.value}")
+        return self._with_status_bar(status)
 
     @tool(mutates=True)
     def reset_apn_settings(self) -> str:

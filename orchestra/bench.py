@@ -1,0 +1,70 @@
+"""``orchestra bench [NAME] [options]``: run one benchmark of the installed ``benchmarks``
+package (or the default set) into ``results/``.
+
+Each benchmark is one line of :data:`BENCHMARKS`: its name, the module whose
+``main(argv)`` runs it, whether plain ``orchestra bench`` (all) runs it, and a line of help.
+Every one writes ``results/<name>.{csv,json}`` (with the run record: seed, version, commit,
+config, backends, installed extras) and a ``.md`` table the docs include.
+"""
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass
+from typing import Sequence
+
+
+@dataclass(frozen=True)
+class Benchmark:
+    module: str
+    help: str
+    in_all: bool = False  # run by plain `orchestra bench` (the cheap, default set)
+
+
+BENCHMARKS: dict[str, Benchmark] = {
+    "table1": Benchmark("benchmarks.table1", "accuracy, $ and minutes per task, per env and agent (Table 1)", True),
+    "budget": Benchmark("benchmarks.budget_curves", "accuracy vs cost under turn budgets 10/20/50/100", True),
+    "tool-use": Benchmark("benchmarks.tool_use", "share of calls per tool and per model, per agent", True),
+    "throughput": Benchmark("benchmarks.env_throughput", "FRAMES-v0 steps/s and where step time goes", True),
+    "domain-throughput": Benchmark("benchmarks.domain_throughput", "reset and tool-step latency of tau2 and ToolScale"),
+    "tau2-baselines": Benchmark("benchmarks.tau2_baselines", "gold / do-nothing / random-tool rewards per tau2 domain"),
+    "retrieval": Benchmark("benchmarks.retrieval", "recall@k and speed of BM25, dense and hybrid search on FRAMES"),
+    "sandbox": Benchmark("benchmarks.sandbox_limits", "hostile programs vs the Python sandbox (needs a checkout)"),
+    "routing": Benchmark("benchmarks.routing", "SB3 PPO vs the MiniLM routers at equal env steps (minutes)"),
+    "grpo-throughput": Benchmark("benchmarks.grpo_throughput", "one GRPO step, ours vs TRL: tokens/s, peak memory"),
+    "reproduce": Benchmark("benchmarks.reproduce_table1", "ToolOrchestra's Table 1, published vs the simulated world"),
+    "trl-throughput": Benchmark("benchmarks.trl_env_throughput", "TRL's GRPOTrainer on an env vs our GRPO"),
+}
+
+
+def usage() -> str:
+    width = max(map(len, BENCHMARKS))
+    lines = [f"  {name:{width}s}  {b.help}{'' if not b.in_all else '  [all]'}" for name, b in BENCHMARKS.items()]
+    return (f"usage: orchestra bench [{'|'.join(BENCHMARKS)}|all] [options]\n\n"
+            "Runs a benchmark of the `benchmarks` package and writes results/<name>.csv/.json (with the\n"
+            "seed, package version, git commit, config, expert backends and installed extras) and a\n"
+            "Markdown table (and a plot where there is one). Without a name, runs the ones marked [all]\n"
+            "with their defaults (a few minutes on a laptop).\n\n" + "\n".join(lines) +
+            "\n\nOptions differ per benchmark: `orchestra bench NAME --help`. The [all] ones share\n"
+            "--n --seed --envs --policies --experts --out --quiet.")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    rest = [a for a in (argv or []) if a != "--"]
+    if rest in (["-h"], ["--help"]):
+        print(usage())
+        return 0
+    name = next((a for a in rest if a in BENCHMARKS or a == "all"), "all")
+    if name in rest:
+        rest.remove(name)
+    if name == "all" and "--out" in rest:
+        raise SystemExit("`orchestra bench` (all) writes each result to its default results/<name>; "
+                         "drop --out or run one benchmark: orchestra bench table1 --out ...")
+    chosen = [n for n, b in BENCHMARKS.items() if b.in_all] if name == "all" else [name]
+    for bench in chosen:
+        if name == "all":
+            print(f"== orchestra bench {bench}")
+        try:
+            importlib.import_module(BENCHMARKS[bench].module).main(rest)
+        except (ValueError, FileNotFoundError) as exc:  # a bad option: say which, without a traceback
+            raise SystemExit(f"orchestra bench {bench}: {exc}") from exc
+    return 0
