@@ -193,3 +193,10 @@ def test_step_success_counts_gold_calls_at_their_position():
     assert step_success(task, gold[1:]) < 1.0  # shifted by one: positions no longer match
     assert step_success(task, ["Goodbye!"] * len(gold)) == 0.0  # messages earn no step credit
     assert step_success(task, gold[:1]) == pytest.approx(1 / n_calls)
+
+
+def test_resuming_with_other_settings_fails_with_the_fix(small_run):
+    other = moat.MoatConfig(**{**small_run["config"].__dict__, "k": 3})
+    with pytest.raises(ValueError, match="same settings or pass a new --out-dir"):
+        moat.Run(other)
+    moat.Run(moat.MoatConfig(**{**small_run["config"].__dict__, "iterations": 2}))  # more iterations: fine

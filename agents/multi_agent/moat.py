@@ -151,6 +151,9 @@ def dpo_pairs(roles: Roles, tasks: Sequence[MoatTask], plans: Sequence[Sequence[
 
 
 # ----------------------------------------------------------------------------- stages
+RESUMABLE_CHANGES = ("out_dir", "iterations", "threads")  # may differ when a run is continued
+
+
 class Run:
     """One MOAT run's folder: adapters per iteration and the list of finished stages."""
 
@@ -160,7 +163,12 @@ class Run:
         self.dir.mkdir(parents=True, exist_ok=True)
         self.state_path = self.dir / "state.json"
         self.state: dict[str, Any] = (json.loads(self.state_path.read_text()) if self.state_path.is_file()
-                                      else {"config": _jsonable(config), "done": [], "stats": {}, "metrics": {}})
+                                      else {"config": _jsonable(config), "done": [], "stats": {}})
+        changed = sorted(k for k, v in _jsonable(config).items()
+                         if k not in RESUMABLE_CHANGES and self.state["config"].get(k) != v)
+        if changed:
+            raise ValueError(f"{self.dir} holds a MOAT run with other settings ({', '.join(changed)}); "
+                             "resume it with the same settings or pass a new --out-dir")
 
     @property
     def rc(self) -> RoleConfig:
