@@ -165,6 +165,31 @@ def write_markdown(b: MoatBench, rows: list[dict[str, Any]], record: Any) -> Pat
     return path
 
 
+def merge(parts: list[str], out: str) -> int:
+    """One result from runs that each did some seeds with otherwise identical settings."""
+    from benchmarks.common import RunRecord, read_result, write_result
+
+    results = [read_result(p) for p in parts]
+    configs = [{k: v for k, v in r["record"]["config"].items() if k not in ("seeds", "seed")} for r in results]
+    if any(c != configs[0] for c in configs):
+        raise ValueError("--merge: the parts were run with different settings")
+    rows = [row for r in results for row in r["rows"]]
+    record = dict(results[0]["record"])
+    seeds = sorted({row["seed"] for row in rows})
+    record["config"] = {**record["config"], "seeds": seeds, "seed": seeds[0]}
+    record["seed"] = seeds[0]
+    record["duration_s"] = round(sum(r["record"]["duration_s"] for r in results), 2)
+    record["command"] = "benchmarks/moat.py --merge " + " ".join(parts)
+    commits = {r["record"]["git_commit"] for r in results}
+    if len(commits) != 1:
+        raise ValueError(f"--merge: the parts come from different commits {sorted(map(str, commits))}")
+    rec = RunRecord(**record)
+    write_result(out, rows, rec)
+    b = replace(MoatBench(), **{k: v for k, v in record["config"].items() if k in asdict(MoatBench())}, out=out)
+    print(write_markdown(b, rows, rec).read_text())
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     d = MoatBench()
@@ -177,9 +202,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--workdir", default="", help="keep the adapters here (default: a temp dir, removed)")
     parser.add_argument("--out", default=d.out)
     parser.add_argument("--render", action="store_true", help="only rewrite <out>.md from <out>.json")
+    parser.add_argument("--merge", nargs="+", metavar="RESULT",
+                        help="combine per-seed results (runs of --seeds S, e.g. in parallel) into <out>")
     args = parser.parse_args(argv)
     b = replace(d, seeds=args.seeds, iterations=args.iterations, k=args.k, train=args.train, held_in=args.held_in,
                 held_out=args.held_out, workdir=args.workdir, out=args.out, seed=args.seeds[0])
+    if args.merge:
+        return merge(args.merge, args.out)
     if args.render:
         from types import SimpleNamespace
 
