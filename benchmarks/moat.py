@@ -151,8 +151,8 @@ def write_markdown(b: MoatBench, rows: list[dict[str, Any]], record: Any) -> Pat
     config = b.recorded()
     path.write_text(
         "# MOAT vs independent training vs a single agent\n\n"
-        f"Written by `python -m benchmarks.moat` (commit {record.git_commit}, dirty={record.git_dirty}, "
-        f"{record.duration_s:.0f} s). Means over seeds ± 95% t-interval half-widths (n = seeds); "
+        f"Written by `{record.command}` (commit {record.git_commit}, dirty={record.git_dirty}, "
+        f"{record.duration_s:.0f} s of wall-clock, summed over parts run in parallel). Means over seeds ± 95% t-interval half-widths (n = seeds); "
         "`episodes` pools seeds x tasks. Tiny random-weight Qwen3 base warmed up on the training "
         "tasks, LoRA roles; see docs/moat.md for the split and what these numbers can and cannot say.\n\n"
         f"{table}\n"
