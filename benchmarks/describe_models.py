@@ -5,7 +5,8 @@
 Runs :mod:`orchestra_env.experts.describe` (the ``orchestra describe-models`` logic) on a
 seeded sample of FRAMES questions and the HLE fixture (HLE itself is not shipped), writes
 one row per (model, benchmark) with n, accuracy, its 95% Wilson interval, mean cost and
-latency per call, and the described catalogue ``<out>_catalogue.yaml``. With the simulated
+latency per call, ``<out>.md`` (the table docs/toolscale.md includes) and the described
+catalogue ``<out>_catalogue.yaml``. With the simulated
 pool the figures reproduce its calibration (``experts/calibration.yaml``), not real models.
 """
 from __future__ import annotations
@@ -15,7 +16,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from benchmarks.common import HLE_FIXTURE, SIMULATED_EXPERTS, run_recorded
+from benchmarks.common import HLE_FIXTURE, SIMULATED_EXPERTS, markdown_table, run_recorded
 
 
 @dataclass
@@ -50,13 +51,32 @@ def run(config: DescribeConfig) -> list[dict[str, Any]]:
     return rows
 
 
+def markdown(rows: list[dict[str, Any]]) -> str:
+    """One line per model: per benchmark n, accuracy [95% CI], $ and s per call; then the
+    first model's description as the policy reads it."""
+    benchmarks = list(dict.fromkeys(r["benchmark"] for r in rows))
+    table: dict[str, dict[str, Any]] = {}
+    for r in rows:
+        line = table.setdefault(r["model"], {"model": r["model"]})
+        b = r["benchmark"]
+        line[f"{b} n"] = r["n"]
+        line[f"{b} acc [95% CI]"] = f"{r['accuracy']:.2f} [{r['ci95_low']:.2f}, {r['ci95_high']:.2f}]"
+        line[f"{b} $/call"] = f"{r['cost_usd_per_call']:.4f}"
+        line[f"{b} s/call"] = f"{r['latency_s_per_call']:.1f}"
+    columns = ["model"] + [f"{b} {c}" for b in benchmarks for c in ("n", "acc [95% CI]", "$/call", "s/call")]
+    first = rows[0] if rows else None
+    said = f'\n{first["model"]}\'s description, as the policy reads it: "{first["description"]}"\n' if first else ""
+    return markdown_table(list(table.values()), columns) + said
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--n", type=int, default=DescribeConfig.n)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", default=DescribeConfig.out)
     args = parser.parse_args(argv)
-    rows, _, paths = run_recorded("describe_models", DescribeConfig(seed=args.seed, n=args.n, out=args.out), run)
+    rows, _, paths = run_recorded("describe_models", DescribeConfig(seed=args.seed, n=args.n, out=args.out), run,
+                                markdown=markdown)
     for r in rows:
         print(f"{r['model']:18s} {r['benchmark']:6s} n={r['n']:3d} acc={r['accuracy']:.2f} "
               f"[{r['ci95_low']:.2f}, {r['ci95_high']:.2f}] ${r['cost_usd_per_call']:.4f} {r['latency_s_per_call']:.1f}s")

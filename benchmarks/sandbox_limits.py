@@ -7,7 +7,7 @@ Recorded (``results/sandbox_limits.{csv,json,md}``, via ``run_recorded``), one r
   spare is ready, as it is when runs are spaced by other work);
 * FRAMES-v0 steps/s under a scripted policy whose episodes run Python (search, python,
   enhance_reasoning, python, answer), with simulated experts;
-* how many of the hostile programs in tests/hostile/ were contained with the audit hook off.
+* how many of the hostile programs in benchmarks/data/hostile/ were contained with the audit hook off.
 
 ``--attacks`` also prints the per-attack table (kill time, error) for every backend.
 Usage:  python -m benchmarks.sandbox_limits [--repeats 50] [--n 20] [--attacks]
@@ -28,7 +28,7 @@ from typing import Any, Callable, Sequence
 from benchmarks.common import BenchConfig, markdown_table, run_recorded
 from orchestra_env.tools.sandbox import SubprocessSandbox, available_isolations
 
-HOSTILE = Path(__file__).resolve().parents[1] / "tests" / "hostile"
+HOSTILE = Path(__file__).resolve().parent / "data" / "hostile"  # shipped; tests/hostile links here
 TIMEOUT_S = 2.0
 
 
@@ -62,7 +62,7 @@ def attacks() -> list[Attack]:
 
     def write_outside() -> tuple[str, Callable[[], bool]]:
         tag = uuid.uuid4().hex
-        targets = [Path(f"/tmp/pwned-{tag}"), Path.home() / f"pwned-{tag}", HOSTILE.parents[1] / f"pwned-{tag}"]
+        targets = [Path(f"/tmp/pwned-{tag}"), Path.home() / f"pwned-{tag}", HOSTILE.parents[2] / f"pwned-{tag}"]
         code = hostile("write_outside", targets=json.dumps([str(t) for t in targets]).replace('"', '\\"'))
 
         def clean() -> bool:

@@ -3,12 +3,13 @@
     python -m benchmarks.synthesis_demo [--out results/synthesis_demo]
 
 No model is run: the server (``orchestra_env.experts.serve.make_server``) answers each stage
-with the hand-written outputs of ``tests/fixtures/synthesis/movie_booking.json``, malformed
+with the hand-written outputs of ``benchmarks/data/synthesis/movie_booking.json``, malformed
 ones included, in the order below, and the client is the real ``OpenAICompatExpert``. What it
 measures is the pipeline's behaviour on those answers: repairs per stage, the filter's
 rejections per reason, and that every kept task replays gold to 1.0 and do-nothing to 0.0 in
-the env. Writes ``<out>.csv``/``.json`` (one row per stage and per filter reason) and the
-synthesized domain folder ``<out>/movie_booking``.
+the env. Writes ``<out>.csv``/``.json`` (one row per stage, per filter reason and per kept
+task's replay), ``<out>.md`` (the tables docs/toolscale.md includes) and the synthesized
+domain folder ``<out>/movie_booking``.
 """
 from __future__ import annotations
 
@@ -19,9 +20,10 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from benchmarks.common import REPO_ROOT, run_recorded
+from benchmarks.common import markdown_table, run_recorded
 
-FIXTURE = REPO_ROOT / "tests" / "fixtures" / "synthesis" / "movie_booking.json"
+# Shipped with the package (tests/fixtures/synthesis/movie_booking.json links here).
+FIXTURE = Path(__file__).resolve().parent / "data" / "synthesis" / "movie_booking.json"
 ORDER = ["schema_bad", "schema", "data_model", "database_bad", "database", "tools", "intents", "constraints"]
 
 
@@ -32,7 +34,7 @@ class DemoConfig:
     answers: list[str] = field(default_factory=lambda: list(ORDER))
     out: str = "results/synthesis_demo"
     experts: dict[str, Any] = field(default_factory=lambda: {
-        "synthesis": f"scripted answers from {FIXTURE.relative_to(REPO_ROOT)} via experts/serve.py"})
+        "synthesis": "scripted answers from benchmarks/data/synthesis/movie_booking.json via experts/serve.py"})
 
     def recorded(self) -> dict[str, Any]:
         return {k: v for k, v in asdict(self).items() if k not in ("out", "experts")}
@@ -103,12 +105,30 @@ def run(config: DemoConfig) -> list[dict[str, Any]]:
     return rows
 
 
+def markdown(rows: list[dict[str, Any]]) -> str:
+    """The stages' repairs, the filter's counts per reason and the kept tasks' replays."""
+    of = lambda kind: [r for r in rows if r["kind"] == kind]  # noqa: E731
+    stages = [{"stage": r["name"], "attempts": r["count"], "error fed back": f"`{r['detail']}`" if r["detail"] else ""}
+              for r in of("stage")]
+    counts = {r["name"]: r["count"] for r in of("filter")}
+    filtered = [{"outcome": "candidates", "tasks": counts.get("candidates", 0)},
+                {"outcome": "kept", "tasks": counts.get("kept", 0)},
+                *({"outcome": f"rejected: `{r['name']}`", "tasks": r["count"]} for r in of("rejected"))]
+    replays = [{"kept task": f"`{r['name']}`", **dict(kv.split("=") for kv in r["detail"].split())}
+               for r in of("replay")]
+    parts = [markdown_table(stages), markdown_table(filtered)]
+    if replays:
+        parts.append(markdown_table(replays, ["kept task", "gold", "do_nothing"]))
+    return "\n".join(parts)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--out", default=DemoConfig.out)
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
-    rows, _, paths = run_recorded("synthesis_demo", DemoConfig(seed=args.seed, out=args.out), run)
+    rows, _, paths = run_recorded("synthesis_demo", DemoConfig(seed=args.seed, out=args.out), run,
+                                markdown=markdown)
     for row in rows:
         print(f"{row['kind']:9s} {row['name']:40s} {row['count']:3d} {row['detail']}")
     print("wrote", *paths)

@@ -10,6 +10,8 @@ first message without a tool call; ours steps every message (a format error cost
 the env ends the episode or ``max_turns``. Compare turns/s for the per-turn cost.
 
     python -m benchmarks.trl_env_throughput --updates 2 --out results/trl_env_throughput
+
+Writes ``<out>.csv``/``.json`` and ``<out>.md`` (the table docs/integrations/trl.md includes).
 """
 from __future__ import annotations
 
@@ -48,7 +50,7 @@ class ThroughputConfig:
 def run_ours(c: ThroughputConfig) -> dict:
     from agents.grpo import GRPO, GRPOConfig
     from agents.policy import LLMPolicy, PolicyConfig
-    from agents.trainer import make_envs
+    from agents.run import make_envs
 
     policy = LLMPolicy(PolicyConfig(model="tiny", lora_rank=c.lora_rank, lora_alpha=2 * c.lora_rank,
                                     max_new_tokens=c.completion_tokens, max_context_tokens=8192))
@@ -126,6 +128,19 @@ def run(c: ThroughputConfig) -> list[dict]:
     return rows
 
 
+TRAINER = {"ours": "ours (`agents.grpo`)", "trl": "TRL `GRPOTrainer` + `agents.trl_env`"}
+
+
+def markdown(rows: list[dict]) -> str:
+    """The table docs/integrations/trl.md includes, one line per trainer."""
+    from benchmarks.common import markdown_table
+
+    shown = [{"trainer": TRAINER.get(r["side"], r["side"]), "device": r["device"], "s/update": r["s_per_update"],
+              "rollouts/s": r["rollouts_per_s"], "turns/rollout": r["turns_per_rollout"], "turns/s": r["turns_per_s"]}
+             for r in rows]
+    return markdown_table(shown, floatfmt=".2f")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     d = ThroughputConfig()
@@ -147,7 +162,7 @@ def main(argv: list[str] | None = None) -> int:
     from benchmarks.common import run_recorded
 
     c = ThroughputConfig(**{k: v for k, v in vars(args).items() if k not in ("side", "config")})
-    rows, _, paths = run_recorded("trl_env_throughput", c, run)
+    rows, _, paths = run_recorded("trl_env_throughput", c, run, markdown=markdown)
     for r in rows:
         print(f"{r['side']:5s} {r['s_per_update']:7.2f} s/update  {r['rollouts_per_s']:6.2f} rollouts/s  "
               f"{r['turns_per_rollout']:.2f} turns/rollout  {r['turns_per_s']:6.2f} turns/s")

@@ -27,12 +27,19 @@ BENCHMARKS: dict[str, Benchmark] = {
     "throughput": Benchmark("benchmarks.env_throughput", "FRAMES-v0 steps/s and where step time goes", True),
     "domain-throughput": Benchmark("benchmarks.domain_throughput", "reset and tool-step latency of tau2 and ToolScale"),
     "tau2-baselines": Benchmark("benchmarks.tau2_baselines", "gold / do-nothing / random-tool rewards per tau2 domain"),
+    "toolscale-baselines": Benchmark("benchmarks.toolscale_baselines", "gold / do-nothing / random-tool rewards per ToolScale domain"),
+    "fault-timings": Benchmark("benchmarks.fault_timings", "requests, wall time and billing of an env step under backend faults"),
     "retrieval": Benchmark("benchmarks.retrieval", "recall@k and speed of BM25, dense and hybrid search on FRAMES"),
-    "sandbox": Benchmark("benchmarks.sandbox_limits", "hostile programs vs the Python sandbox (needs a checkout)"),
+    "sandbox": Benchmark("benchmarks.sandbox_limits", "hostile programs vs the Python sandbox"),
     "routing": Benchmark("benchmarks.routing", "SB3 PPO vs the MiniLM routers at equal env steps (minutes)"),
     "grpo-throughput": Benchmark("benchmarks.grpo_throughput", "one GRPO step, ours vs TRL: tokens/s, peak memory"),
+    "threshold-routing": Benchmark("benchmarks.threshold_routing", "the confidence-threshold router's accuracy-cost sweep"),
+    "outages": Benchmark("benchmarks.outages", "routers trained with / without provider outages, 3 seeds (minutes)"),
+    "rollout-scaling": Benchmark("benchmarks.rollout_scaling", "episodes/s with 1 and 2 Ray workers, and a simulation to 512"),
+    "generation-backends": Benchmark("benchmarks.generation_backends", "HF generate vs a vLLM server: tokens/s, GRPO iteration"),
     "reproduce": Benchmark("benchmarks.reproduce_table1", "ToolOrchestra's Table 1, published vs the simulated world"),
     "trl-throughput": Benchmark("benchmarks.trl_env_throughput", "TRL's GRPOTrainer on an env vs our GRPO"),
+    "tau2-parity": Benchmark("benchmarks.tau2_parity", "our tau2 envs vs tau2-bench itself on action sequences (needs its venv)"),
 }
 
 

@@ -41,6 +41,8 @@ COMMANDS: dict[str, Command] = {
                           "synthesize ToolScale-style domains and tasks with an LLM (see docs/toolscale.md)"),
     "describe-models": Command("orchestra_env.experts.describe:main",
                                "measure each catalogue model and write capability descriptions"),
+    "vllm-serve": Command("orchestra_env.experts.vllm_server:main",
+                          "start a vLLM server (its own venv, `make vllm`) for a local model on loopback"),
     "serve-env": Command("orchestra_env.integrations.openenv_server:main",
                          "serve an env id over OpenEnv's HTTP/WebSocket API on 127.0.0.1"),
 }

@@ -9,6 +9,7 @@ import numpy as np
 
 from orchestra_env.preferences import Preference
 from orchestra_env.tasks import Task, derive_seed
+from orchestra_env.outages import EpisodeOutages
 from orchestra_env.transcript import Transcript
 from orchestra_env.usage import Usage
 
@@ -48,6 +49,7 @@ class Episode:
     context_tokens: int = 0  # what the orchestrator has read so far (billed as its input)
     done: bool = False
     world: World | None = None
+    outages: "EpisodeOutages | None" = None  # providers down in this episode (``outages=``)
 
     def call_seed(self, *parts: Any) -> int:
         """A seed for one random draw of one call: the same episode, turn and call give the

@@ -24,10 +24,19 @@ class PenaltyWeights:
     latency_scale: float = 60.0  # seconds that count as one unit of penalty
 
 
+# The published presets (NVIDIA's ToolOrchestra write-up: R = alpha*accuracy - beta*cost -
+# gamma*latency, cost and latency normalised). The write-up does not give its normalisation; ours
+# is the wrapper's: cost in units of ``cost_scale`` dollars ($0.10) and latency in units of
+# ``latency_scale`` seconds (60 s), so one unit is about the price and wait of a frontier call.
 PRESETS: dict[str, PenaltyWeights] = {
-    "accuracy-first": PenaltyWeights(1.0, 0.05, 0.05),
-    "cost-first": PenaltyWeights(1.0, 1.0, 0.05),
-    "speed-first": PenaltyWeights(1.0, 0.05, 1.0),
+    "accuracy-first": PenaltyWeights(1.0, 0.1, 0.1),  # e.g. medical or legal questions
+    "cost-first": PenaltyWeights(0.5, 1.0, 0.3),  # bulk and batch work
+    "speed-first": PenaltyWeights(0.5, 0.3, 1.0),  # real-time chat
+    # The suite's first weights (before the published ones were known), kept as named variants so
+    # that runs made with them can still be reproduced.
+    "accuracy-first-v0": PenaltyWeights(1.0, 0.05, 0.05),
+    "cost-first-v0": PenaltyWeights(1.0, 1.0, 0.05),
+    "speed-first-v0": PenaltyWeights(1.0, 0.05, 1.0),
 }
 
 
@@ -44,7 +53,10 @@ class CostLatencyPenalty(gym.Wrapper):
     it is spent (denser credit assignment, same episode total).
 
     Presets: ``CostLatencyPenalty.preset(env, "accuracy-first" | "cost-first" |
-    "speed-first" | "toolorchestra")``. The last is ToolOrchestra's efficiency form,
+    "speed-first" | "toolorchestra")``. The first three are the published weights
+    (alpha, beta, gamma) = (1.0, 0.1, 0.1), (0.5, 1.0, 0.3) and (0.5, 0.3, 1.0) of the
+    ToolOrchestra write-up (``PRESETS``; the suite's earlier weights remain as ``*-v0``).
+    The last is ToolOrchestra's efficiency form,
     ``R = correct - min(0.8, 5*cost_usd + latency_s/500)``.
 
     ## Arguments

@@ -211,3 +211,55 @@ def test_every_benchmark_writes_through_run_recorded():
     for name, bench in BENCHMARKS.items():
         source = (ROOT / (bench.module.replace(".", "/") + ".py")).read_text()
         assert "run_recorded(" in source, f"{bench.module} does not write a results/ file via run_recorded"
+
+
+def test_toolscale_baselines_have_n_and_wilson_intervals(tmp_path):
+    from benchmarks import toolscale_baselines as tb
+    from orchestra_env.envs.toolscale import ToolScaleEnv
+
+    out = tmp_path / "tsb"
+    assert tb.main(["--domains", "weather", "bank", "--n", "15", "--out", str(out)]) == 0
+    result = read_result(out)
+    assert result["record"]["benchmark"] == "toolscale_baselines" and result["record"]["config"]["n"] == 15
+    for r in result["rows"]:  # gold replays verify by construction; every kept task writes or tells
+        assert r["n"] == 15 and r["gold"] == 1.0 and r["do_nothing"] == 0.0, r
+        assert 0.0 < r["gold_lo"] < 1.0 == r["gold_hi"] and r["do_nothing_lo"] == 0.0 < r["do_nothing_hi"]
+        assert r["random_tool_lo"] <= r["random_tool"] <= r["random_tool_hi"] < r["gold_lo"] + 0.5
+    md = out.with_suffix(".md").read_text()
+    assert md.startswith("| domain | tables | collections | tools | n |") and f"`results/{out.name}.json`" in md
+    # the random agent calls derived tools only, with argument values taken from the gold calls or enums
+    env = ToolScaleEnv("bank", split="test", num_tasks=5)
+    env.reset(seed=0, options={"task_index": 0})
+    pool = tb.argument_pool(list(env.tasks))
+    import random
+    for step in tb.random_steps(env, random.Random(0), pool, 20):
+        assert step["tool"] in env.unwrapped.tools and step["tool"] not in tb.NOT_DRAWN
+        params = env.unwrapped.tools[step["tool"]].schema()["function"]["parameters"]["properties"]
+        assert all(v in pool.get(k, []) or v in params[k].get("enum", []) for k, v in step["arguments"].items())
+
+
+def test_fault_timings_count_requests_and_bill_what_the_server_billed():
+    from benchmarks import fault_timings as ft
+
+    by_name = {c.fault: c for c in ft.CASES}
+    served = ft.one_run(by_name["429 (Retry-After 0.1 s), 429, then 200"])
+    assert served["outcome"] == "ok" and served["requests"] == 3
+    assert (served["tokens_in"], served["tokens_out"]) == (123, 45) and served["billed_latency_s"] >= 0.1
+    refused = ft.one_run(by_name["nobody listening (connection refused)"])
+    assert refused["outcome"].startswith("gave up after 3 attempt(s)") and "127.0.0.1" not in refused["outcome"]
+    md = ft.markdown([{"fault": "f", "settings": "", **served}])
+    assert md.startswith("| fault | settings | outcome | requests |") and "| `ok` | 3 |" in md
+
+
+def test_synthesis_demo_and_describe_models_write_the_tables_the_docs_include(tmp_path):
+    from benchmarks import describe_models, synthesis_demo
+
+    assert synthesis_demo.main(["--out", str(tmp_path / "sd")]) == 0
+    md = (tmp_path / "sd.md").read_text()
+    assert md.startswith("| stage | attempts | error fed back |") and "| kept | 5 |" in md
+    assert md.count("| 1.0 | 0.0 |") == 5 and "`results/sd.json`" in md  # every kept task: gold 1, do-nothing 0
+    assert describe_models.main(["--n", "10", "--out", str(tmp_path / "dm")]) == 0
+    md = (tmp_path / "dm.md").read_text()
+    rows = read_result(tmp_path / "dm")["rows"]
+    assert md.startswith("| model | frames n | frames acc [95% CI] |") and f"| {rows[0]['model']} | 10 |" in md
+    assert "description, as the policy reads it" in md

@@ -127,9 +127,10 @@ NOT_RESULTS: dict[tuple[str, str], str] = {
     ("docs/experts.md", "| plan | accuracy | card, no evidence |"):
         "PENDING (i10, calibration issue): a measured check not yet written by a benchmark",
     ("docs/hardening.md", "| Protection | Where | What it guarantees | Test that fails without it |"): "a map of protections",
-    ("docs/hardening.md", "| Fault | Settings | Result |"):
-        "PENDING (i12): fault timings measured by hand, not yet written by a benchmark",
     ("docs/judges.md", "| # | rule | decides | `Verdict.judge` |"): "the judge's rules in order (numbers are ranks)",
+    ("docs/production.md", "| preset | alpha | beta | gamma | meant for |"): "the published preset weights (configuration)",
+    ("docs/scale_out.md", "| piece | module | engine | install |"): "which module needs which engine (versions are requirements)",
+    ("docs/scale_out.md", "| what | where | how |"): "which test checks what, where (no measurements)",
     ("docs/judges.md", "| prediction | reference | F1 | at 0.6 |"): "worked examples of the F1 rule, not a measurement",
     ("docs/sandbox.md", "| field | default | meaning |"): "configuration defaults",
     ("docs/sandbox.md", "| layer | where | what it does |"): "a map of isolation layers",
@@ -138,8 +139,6 @@ NOT_RESULTS: dict[tuple[str, str], str] = {
         "the backend x guarantee matrix (limits are configuration); tests/test_sandbox_matrix.py checks each cell",
     ("docs/hardening.md", "| attack (tests/hostile/) | bwrap, cold and warm | none (root host: child is `nobody`) |"):
         "the attack x backend outcomes that tests/test_sandbox_matrix.py asserts (sizes are the configured limits)",
-    ("docs/integrations/trl.md", "| trainer | s/update | rollouts/s | turns/rollout | turns/s |"):
-        "PENDING (i17): from results/trl_env_throughput.csv but pasted; the script should write it as .md",
     ("docs/search.md", "| kind     | class          | what it does | cost | latency in `Usage` |"):
         "the backends' billing rules (configuration)",
     ("docs/search.md", "| name           | what | size | licence |"): "corpus sizes (data facts)",
@@ -148,13 +147,7 @@ NOT_RESULTS: dict[tuple[str, str], str] = {
     ("docs/toolscale.md", "| module | what it does |"): "a map of modules",
     ("docs/toolscale.md", "| stage | the model writes | checked |"): "the synthesis stages' rules (sizes are rules)",
     ("docs/toolscale.md", "| task | gold calls | tell |"): "examples of kept tasks, quoted from results/synthesis_demo/",
-    ("docs/toolscale.md", "| stage | attempts | error fed back |"):
-        "PENDING (i18): from results/synthesis_demo.json but pasted; synthesis_demo should write it as .md",
-    ("docs/toolscale.md", "| model | FRAMES acc (n=100) | 95% CI | $/call | s/call |"):
-        "PENDING (i18): from results/describe_models.json but pasted; describe_models should write it as .md",
     ("docs/toolscale.md", "| intent | example | gold calls |"): "examples of task intents",
-    ("docs/toolscale.md", "| domain | tables | collections | tools | gold | do-nothing | random-tool |"):
-        "PENDING (i18): ToolScale baseline scores with no benchmark script in benchmarks/ yet",
 }
 INCLUDE = re.compile(r'^--8<--\s+"(results/[^"]+)"\s*$', re.M)
 

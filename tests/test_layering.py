@@ -108,6 +108,8 @@ def test_non_editable_install_runs_the_cli_outside_the_checkout(tmp_path):
     for package in ("orchestra", "orchestra_env", "agents", "benchmarks"):
         assert (target / package / "__init__.py").is_file(), package
     assert (target / "benchmarks" / "data" / "hle_sample.jsonl").is_file()
+    data = target / "benchmarks" / "data"  # what synthesis_demo and sandbox_limits read, shipped
+    assert (data / "synthesis" / "movie_booking.json").is_file() and (data / "hostile" / "cpu_spin.py").is_file()
 
     # Only the install (plus the venv's third-party packages) on the path; cwd outside the checkout.
     env.update(PYTHONPATH=str(target), ORCHESTRA_CACHE=str(tmp_path / "cache"), PYTHONSAFEPATH="1")
@@ -132,3 +134,15 @@ def test_non_editable_install_runs_the_cli_outside_the_checkout(tmp_path):
                   "--policies", "cheapest", "--out", str(out), "--quiet"], cwd=work, env=env)
     assert table.returncode == 0, table.stderr[-3000:]
     assert out.with_suffix(".json").is_file() and out.with_suffix(".md").is_file()
+
+    demo = _run([sys.executable, "-m", "benchmarks.synthesis_demo", "--out", str(work / "sd")], cwd=work, env=env)
+    assert demo.returncode == 0, demo.stderr[-3000:]  # its canned stage answers come from the install
+    assert "| kept | 5 |" in (work / "sd.md").read_text()
+
+
+def test_benchmarks_do_not_read_the_checkouts_tests():
+    """An installed benchmark has no ``tests/``: its data ships in ``benchmarks/data``."""
+    bad = [f"{path.relative_to(ROOT)}:{n}" for path in sorted((ROOT / "benchmarks").rglob("*.py"))
+           for n, line in enumerate(path.read_text().splitlines(), 1)
+           if not line.lstrip().startswith("#") and ('"tests"' in line or "'tests'" in line)]
+    assert bad == []

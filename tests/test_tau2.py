@@ -13,7 +13,7 @@ from orchestra_env.domains.tau2 import get_domain
 from orchestra_env.domains.tau2.environment import Tau2Environment, same_db
 from orchestra_env.domains.tau2.evaluation import pass_hat_k
 from orchestra_env.domains.tau2.tasks import Action, Tau2Task, load_tasks
-from orchestra_env.domains.tau2.user import STOP, ScriptedUser, first_person
+from orchestra_env.domains.tau2.user import STOP, Tau2ScriptedUser, first_person
 from orchestra_env.envs.tau2 import Tau2Env
 from orchestra_env.experts.base import ExpertRequest, ExpertResponse
 
@@ -287,7 +287,7 @@ def test_pass_hat_k_is_tau2s():
 
 def test_scripted_user_opens_with_its_reason_and_answers_from_known_info():
     task = next(t for t in _tasks("airline") if t.id == "0")
-    user = ScriptedUser(task)
+    user = Tau2ScriptedUser(task)
     dialogue = Dialogue(user, device=Tau2Environment(get_domain("airline")).user_device())
     assert "cancel reservation EHGLP3" in user.opening(dialogue).text
     assert "emma_kim_9957" in user.reply("Could you give me your user id?", dialogue).text

@@ -50,16 +50,29 @@ def test_format_penalty_survives_shaping():
     assert env.step("garbage")[1] == pytest.approx(-0.1)
 
 
-@pytest.mark.parametrize("name", ["accuracy-first", "cost-first", "speed-first"])
-def test_presets_order_costs_as_named(name):
-    env = CostLatencyPenalty.preset(ToyEnv(charge_orchestrator=False), name)
-    w = env.weights
-    if name == "cost-first":
-        assert w.beta > w.gamma
-    if name == "speed-first":
-        assert w.gamma > w.beta
-    if name == "accuracy-first":
-        assert w.alpha > 10 * max(w.beta, w.gamma)
+@pytest.mark.parametrize("name, published", [
+    ("accuracy-first", (1.0, 0.1, 0.1)),  # the ToolOrchestra write-up's weights
+    ("cost-first", (0.5, 1.0, 0.3)),
+    ("speed-first", (0.5, 0.3, 1.0)),
+])
+def test_presets_are_the_published_weights(name, published):
+    w = CostLatencyPenalty.preset(ToyEnv(charge_orchestrator=False), name).weights
+    assert (w.alpha, w.beta, w.gamma) == published
+    assert (w.cost_scale, w.latency_scale) == (0.1, 60.0)
+
+
+@pytest.mark.parametrize("name", ["accuracy-first-v0", "cost-first-v0", "speed-first-v0"])
+def test_earlier_presets_remain_as_variants(name):
+    w = CostLatencyPenalty.preset(ToyEnv(charge_orchestrator=False), name).weights
+    assert w.alpha == 1.0 and {w.beta, w.gamma} <= {0.05, 1.0}
+
+
+def test_published_preset_reward_on_a_known_episode():
+    # cost-first: R = 0.5*correct - 1.0*cost/0.1 - 0.3*latency/60
+    env = CostLatencyPenalty.preset(ToyEnv(charge_orchestrator=False), "cost-first")
+    rewards, info = run(env, "4", squares=2)
+    expected = 0.5 * 1.0 - 1.0 * info["total_cost_usd"] / 0.1 - 0.3 * info["total_latency_s"] / 60.0
+    assert info["correct"] and rewards[-1] == pytest.approx(expected)
 
 
 def test_unknown_preset_is_a_clear_error():

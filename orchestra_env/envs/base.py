@@ -25,6 +25,7 @@ from gymnasium import spaces
 from orchestra_env.actions import ParseError, ToolCall, parse_action
 from orchestra_env.episode import Episode
 from orchestra_env.experts.oracle import bound_task
+from orchestra_env.outages import Outages
 from orchestra_env.preferences import Preference, sample_preference
 from orchestra_env.spaces import UnicodeText, clip_text
 from orchestra_env.tasks import Task
@@ -51,6 +52,9 @@ class OrchestraEnv(gym.Env[dict, Any]):
         charge_orchestrator: bill the policy's own tokens at the catalogue's orchestrator
             price (Qwen3-8B): its output = the action text, its input = everything it has read.
         catalogue: path, dict or :class:`Catalogue` of prices and aliases.
+        outages: provider outages (:class:`~orchestra_env.outages.Outages` or its dict:
+            ``{"probability": {"openai": 0.3}, "schedule": {...}, "timeout_s": 30}``); a call
+            to a down model fails after the timeout, billed as latency. None: every provider up.
         max_output_chars: tool outputs longer than this are cut (with a marker).
     """
 
@@ -65,6 +69,7 @@ class OrchestraEnv(gym.Env[dict, Any]):
         charge_orchestrator: bool = True,
         catalogue: "Catalogue | str | Mapping[str, Any] | None" = None,
         max_output_chars: int = MAX_OUTPUT_CHARS,
+        outages: "Outages | Mapping[str, Any] | None" = None,
         render_mode: str | None = None,
     ) -> None:
         if max_turns < 1:
@@ -77,6 +82,7 @@ class OrchestraEnv(gym.Env[dict, Any]):
         self.preference = None if self.random_preference else Preference.from_any(preference)
         self.charge_orchestrator = charge_orchestrator
         self.catalogue = Catalogue.load(catalogue)
+        self.outages = Outages.from_any(outages, self.catalogue.models)
         self.max_output_chars = min(int(max_output_chars), MAX_OUTPUT_CHARS)
         self.render_mode = render_mode
 
@@ -166,6 +172,8 @@ class OrchestraEnv(gym.Env[dict, Any]):
             preference = self.preference
         episode_seed = int(self.np_random.integers(2**62))
         self.episode = Episode(task=task, seed=episode_seed, preference=preference)
+        if self.outages is not None:  # its own stream: outages on or off, the episodes draw alike
+            self.episode.outages = self.outages.draw(self.episode.rng("outages"))
         output = self._start(self.episode)
         # the task and preference texts are fixed for the episode: render them once
         self._episode_texts = (

@@ -12,11 +12,11 @@ from orchestra_env.experts.pool import ExpertPool
 from orchestra_env.judges import make_judge
 from orchestra_env.tasks import Split, Task
 from orchestra_env.tools.base import Tool
-from orchestra_env.tools.experts import AnswerTool, EnhanceReasoningTool
+from orchestra_env.tools.llm_tools import AnswerTool, EnhanceReasoningTool
 from orchestra_env.tools.python_tool import PythonTool
 from orchestra_env.tools.sandbox import make_sandbox
 from orchestra_env.tools.search import get_index
-from orchestra_env.tools.search_tool import SearchTool
+from orchestra_env.tools.search.tool import SearchTool
 
 
 def check_search_backend(search: str, corpus: Any) -> None:

@@ -12,13 +12,13 @@ from orchestra_env.domains.tau2.domain import Tau2Domain, get_domain
 from orchestra_env.domains.tau2.environment import Tau2Environment, resolved_fields, tool_summary
 from orchestra_env.domains.tau2.evaluation import NLAssertionJudge, RewardInfo, evaluate
 from orchestra_env.domains.tau2.tasks import Tau2Task, load_tasks, render_solution
-from orchestra_env.domains.tau2.user import ScriptedUser, ask_user_to, llm_user
+from orchestra_env.domains.tau2.user import Tau2ScriptedUser, ask_user_to, llm_user
 from orchestra_env.envs.base import OrchestraEnv
 from orchestra_env.episode import Episode
 from orchestra_env.experts.base import Expert
 from orchestra_env.tasks import Task
 from orchestra_env.tools.base import SchemaTool, Tool, ToolResult
-from orchestra_env.tools.experts import CallExpertTool
+from orchestra_env.tools.llm_tools import CallExpertTool
 
 TRANSFER_TOOL = "transfer_to_human_agents"
 SOLO_TEXT = "<solo text>"  # exact solo mode: plain text, which ends tau2's solo run (AGENT_ERROR)
@@ -260,7 +260,7 @@ class Tau2Env(OrchestraEnv):
         if self.user_kind == "llm":
             assert self.user_model is not None
             return llm_user(task, self._experts, self.user_model, seed=episode.call_seed("user"))
-        return ScriptedUser(task, max_turns=self.user_max_turns)
+        return Tau2ScriptedUser(task, max_turns=self.user_max_turns)
 
     def _task_text(self, episode: Episode) -> str:
         return episode.task.question

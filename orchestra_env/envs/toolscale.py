@@ -14,13 +14,13 @@ from orchestra_env.domains.toolscale.db import Domain, EpisodeDB, load_domain
 from orchestra_env.domains.toolscale.folder import load_domain_folder, read_tasks
 from orchestra_env.domains.toolscale.generator import GoldReplayError, TaskGenerator, replay
 from orchestra_env.domains.toolscale.tools import derive_tools
-from orchestra_env.domains.toolscale.user import ScriptedUser, llm_user
+from orchestra_env.domains.toolscale.user import ToolScaleScriptedUser, llm_user
 from orchestra_env.envs.base import OrchestraEnv
 from orchestra_env.episode import Episode
 from orchestra_env.experts.base import Expert
 from orchestra_env.tasks import Task
 from orchestra_env.tools.base import Tool
-from orchestra_env.tools.experts import CallExpertTool
+from orchestra_env.tools.llm_tools import CallExpertTool
 
 RESPOND_DESCRIPTION = ("Send a message to the user and read their reply. Say goodbye when the request is "
                        "done; the user then ends the conversation.")
@@ -221,7 +221,7 @@ class ToolScaleEnv(OrchestraEnv):
 
     def _make_user(self, episode: Episode) -> User:
         if self.user == "scripted":
-            return ScriptedUser(episode.task)
+            return ToolScaleScriptedUser(episode.task)
         if self.user == "llm":
             assert self.user_model is not None
             return llm_user(episode.task, self._experts, self.user_model, seed=episode.call_seed("user"))

@@ -46,7 +46,7 @@ from orchestra_env.domains.tau2.environment import UserDevice
 from orchestra_env.domains.tau2.tasks import StructuredInstructions, Tau2Task
 from orchestra_env.experts.base import Expert
 
-__all__ = ["STOP", "ScriptedUser", "ask_user_to", "first_person", "llm_user", "requested_calls"]
+__all__ = ["STOP", "Tau2ScriptedUser", "ask_user_to", "first_person", "llm_user", "requested_calls"]
 
 
 def llm_user(task: Tau2Task, expert: Expert, model: str, seed: int = 0) -> LLMUser:
@@ -136,7 +136,7 @@ def first_person(sentence: str) -> str:
     return re.sub(r"\byou\b", "me", s)
 
 
-class ScriptedUser:
+class Tau2ScriptedUser:
     """Keyword-rule customer (see the module docstring for its rules)."""
 
     def __init__(self, task: Tau2Task, max_turns: int = 10) -> None:

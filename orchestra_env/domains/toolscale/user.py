@@ -19,7 +19,7 @@ CONFIRM_RE = re.compile(r"\b(confirm|proceed|go ahead|shall i|should i|do you wa
                         re.IGNORECASE)
 
 
-class ScriptedUser:
+class ToolScaleScriptedUser:
     """A deterministic user: states the whole request at once, says yes to confirmation
     questions, and hangs up when the agent says goodbye. No LLM, no randomness, so rewards
     depend on the policy only."""

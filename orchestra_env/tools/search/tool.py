@@ -7,10 +7,10 @@ import pydantic
 
 from orchestra_env.episode import Episode
 from orchestra_env.experts.base import Expert
-from orchestra_env.tools.base import SchemaTool, ToolResult
+from orchestra_env.tools.base import ToolResult
 from orchestra_env.tools.catalogue_text import describe_role
-from orchestra_env.tools.experts import alias_field, ask_expert
-from orchestra_env.tools.search import Index, format_passages
+from orchestra_env.tools.llm_tools import ExpertTool, alias_field
+from orchestra_env.tools.search.base import Index, format_passages
 from orchestra_env.usage import Catalogue
 
 QUERY_INSTRUCTION = (
@@ -19,8 +19,10 @@ QUERY_INSTRUCTION = (
 )
 
 
-class SearchTool(SchemaTool):
+class SearchTool(ExpertTool):
     """Search a corpus. The index is built on first use (cached on disk and per process)."""
+
+    role = "search"
 
     def __init__(self, index: Callable[[], Index], experts: Expert, catalogue: Catalogue,
                  corpus_name: str, k: int = 5, max_context_chars: int = 8_000) -> None:
@@ -33,10 +35,9 @@ class SearchTool(SchemaTool):
             "model": alias_field(catalogue, "search", required=False),
             "query": (Optional[str], pydantic.Field(None, description="Your own search query.")),
         }
-        super().__init__("search", description, fields)
+        super().__init__("search", description, fields, experts, catalogue, max_context_chars)
         self._index_factory, self._index = index, None
-        self.experts, self.catalogue, self.k = experts, catalogue, k
-        self.max_context_chars = max_context_chars
+        self.k = k
 
     @property
     def index(self) -> Index:
@@ -57,9 +58,9 @@ class SearchTool(SchemaTool):
             if context:
                 user = f"Known so far:\n{context}\n\n{user}"
             messages = [{"role": "system", "content": QUERY_INSTRUCTION}, {"role": "user", "content": user}]
-            response, usage = ask_expert(self.experts, self.catalogue, alias, messages, "search", episode, 64)
+            response, usage = self.ask(alias, messages, episode, max_tokens=64)
             if response.error:
-                return ToolResult(f"{alias} failed: {response.error}", usage, alias, error=response.error)
+                return self.failed(alias, response, usage)
             query = response.text.strip().splitlines()[0] if response.text.strip() else (query or "")
         result = self.index.search(query, self.k)
         total = result.usage if usage is None else usage + result.usage

@@ -14,6 +14,7 @@ import pydantic
 
 from orchestra_env.episode import Episode
 from orchestra_env.experts.base import Expert, ExpertRequest, ExpertResponse
+from orchestra_env.outages import OUTAGE_ERROR
 from orchestra_env.tools.base import SchemaTool, ToolResult
 from orchestra_env.tools.catalogue_text import describe_role
 from orchestra_env.tools.python_tool import run_code
@@ -41,7 +42,9 @@ def ask_expert(
         max_tokens=max_tokens,
         seed=episode.call_seed(alias, role),
     )
-    response = experts.complete(request)
+    # a provider that is down (``outages=``) answers nothing and costs the wait
+    failure = episode.outages.failure(model, episode.turn - 1) if episode.outages else None
+    response = failure or experts.complete(request)
     usage = catalogue.model_usage(model, response.tokens_in, response.tokens_out, response.latency_s)
     return response, usage
 
@@ -57,6 +60,32 @@ def alias_field(catalogue: Catalogue, role: str, required: bool = True, *, also:
     return (Optional[kind], pydantic.Field(None, description=f"Which {role} model to call."))
 
 
+class ExpertTool(SchemaTool):
+    """A tool that asks an expert model (a catalogue alias) for something.
+
+    It holds what every such tool needs (the expert pool, the catalogue that prices the call,
+    how much of the episode an expert is shown) and builds the one failure result they share,
+    so ``search``, ``enhance_reasoning``, ``answer`` and ``call_expert`` differ only in their
+    prompt and in what they make of the reply.
+    """
+
+    role = "answer"  # the ExpertRequest role: search | reasoner | answer | expert
+
+    def __init__(self, name: str, description: str, fields: Mapping[str, Any], experts: Expert,
+                 catalogue: Catalogue, max_context_chars: int) -> None:
+        super().__init__(name, description, fields)
+        self.experts, self.catalogue, self.max_context_chars = experts, catalogue, max_context_chars
+
+    def ask(self, alias: str, messages: list[dict[str, str]], episode: Episode,
+            max_tokens: int = 1024) -> tuple[ExpertResponse, Usage]:
+        return ask_expert(self.experts, self.catalogue, alias, messages, self.role, episode, max_tokens)
+
+    @staticmethod
+    def failed(alias: str, response: ExpertResponse, usage: Usage, **kwargs: Any) -> ToolResult:
+        """The observation of a call whose backend failed after its retries (no penalty)."""
+        return ToolResult(f"{alias} failed: {response.error}", usage, alias, error=response.error, **kwargs)
+
+
 def _qa_messages(episode: Episode, instruction: str, max_context_chars: int) -> list[dict[str, str]]:
     context = episode.context(max_context_chars)
     user = f"Question: {episode.task.question}\n"
@@ -65,8 +94,10 @@ def _qa_messages(episode: Episode, instruction: str, max_context_chars: int) -> 
     return [{"role": "system", "content": instruction}, {"role": "user", "content": user}]
 
 
-class EnhanceReasoningTool(SchemaTool):
+class EnhanceReasoningTool(ExpertTool):
     """Ask a reasoner model to think about the problem; Python it writes is run in the sandbox."""
+
+    role = "reasoner"
 
     INSTRUCTION = (
         "You are a careful reasoner. Work through the question using the information given. "
@@ -80,16 +111,16 @@ class EnhanceReasoningTool(SchemaTool):
             "Python code it writes is executed and its output returned. Models:\n"
             + describe_role("reasoner", catalogue)
         )
-        super().__init__("enhance_reasoning", description, {"model": alias_field(catalogue, "reasoner")})
-        self.experts, self.catalogue, self.sandbox = experts, catalogue, sandbox
-        self.max_context_chars = max_context_chars
+        super().__init__("enhance_reasoning", description, {"model": alias_field(catalogue, "reasoner")},
+                         experts, catalogue, max_context_chars)
+        self.sandbox = sandbox
 
     def __call__(self, arguments: Mapping[str, Any], episode: Episode) -> ToolResult:
         alias = arguments["model"]
         messages = _qa_messages(episode, self.INSTRUCTION, self.max_context_chars)
-        response, usage = ask_expert(self.experts, self.catalogue, alias, messages, "reasoner", episode)
+        response, usage = self.ask(alias, messages, episode)
         if response.error:
-            return ToolResult(f"{alias} failed: {response.error}", usage, alias, error=response.error)
+            return self.failed(alias, response, usage)
         output = response.text
         match = CODE_BLOCK_RE.search(response.text)
         if match and self.sandbox is not None:
@@ -99,7 +130,7 @@ class EnhanceReasoningTool(SchemaTool):
         return ToolResult(output, usage, alias)
 
 
-class AnswerTool(SchemaTool):
+class AnswerTool(ExpertTool):
     """Ask an answer model for the final answer, or give it yourself; ends the episode."""
 
     INSTRUCTION = (
@@ -117,9 +148,7 @@ class AnswerTool(SchemaTool):
             "model": alias_field(catalogue, "answer", required=False),
             "answer": (Optional[str], pydantic.Field(None, description="Your own final answer.")),
         }
-        super().__init__("answer", description, fields)
-        self.experts, self.catalogue = experts, catalogue
-        self.max_context_chars = max_context_chars
+        super().__init__("answer", description, fields, experts, catalogue, max_context_chars)
 
     def __call__(self, arguments: Mapping[str, Any], episode: Episode) -> ToolResult:
         alias = arguments.get("model")
@@ -132,17 +161,21 @@ class AnswerTool(SchemaTool):
             text = str(arguments["answer"])
             return ToolResult(f"Final answer: {text}", terminal=True, answer=text)
         messages = _qa_messages(episode, self.INSTRUCTION, self.max_context_chars)
-        response, usage = ask_expert(self.experts, self.catalogue, alias, messages, "answer", episode)
+        response, usage = self.ask(alias, messages, episode)
+        if response.error and response.error.startswith(OUTAGE_ERROR):
+            # A down provider: nothing was answered, so the policy may try another model.
+            return self.failed(alias, response, usage)
         if response.error:
             # The answer model failed after its retries: the episode ends with no answer.
-            return ToolResult(f"{alias} failed: {response.error}", usage, alias, error=response.error,
-                              terminal=True, answer="")
+            return self.failed(alias, response, usage, terminal=True, answer="")
         return ToolResult(f"Final answer ({alias}): {response.text}", usage, alias,
                           terminal=True, answer=response.text.strip())
 
 
-class CallExpertTool(SchemaTool):
+class CallExpertTool(ExpertTool):
     """Agentic domains: ask a stronger model what to do next (replaces tau2's transfer to a human)."""
+
+    role = "expert"
 
     INSTRUCTION = (
         "You are an expert customer-service agent advising a colleague. Given the policy, the "
@@ -159,16 +192,14 @@ class CallExpertTool(SchemaTool):
             "expert": alias_field(catalogue, "expert"),
             "question": (str, pydantic.Field("", description="What you want to know.")),
         }
-        super().__init__("call_expert", description, fields)
-        self.experts, self.catalogue = experts, catalogue
-        self.max_context_chars = max_context_chars
+        super().__init__("call_expert", description, fields, experts, catalogue, max_context_chars)
 
     def __call__(self, arguments: Mapping[str, Any], episode: Episode) -> ToolResult:
         alias = arguments["expert"]
         context = episode.context(self.max_context_chars)
         user = f"Task:\n{episode.task.question}\n\nSo far:\n{context}\n\nQuestion: {arguments['question']}"
         messages = [{"role": "system", "content": self.INSTRUCTION}, {"role": "user", "content": user}]
-        response, usage = ask_expert(self.experts, self.catalogue, alias, messages, "expert", episode)
+        response, usage = self.ask(alias, messages, episode)
         if response.error:
-            return ToolResult(f"{alias} failed: {response.error}", usage, alias, error=response.error)
+            return self.failed(alias, response, usage)
         return ToolResult(f"Expert advice ({alias}): {response.text}", usage, alias)

@@ -1,0 +1,1 @@
+"""ToolScale domains: schema inference, derived tools, task generation, official tasks, synthesis."""
