@@ -9,6 +9,10 @@ Every field of :class:`~agents.policy.PolicyConfig` and of the algorithm's confi
 (``lora_rank`` -> ``--lora-rank``; booleans as ``--flag/--no-flag``; dicts as JSON); its help
 is the field's docstring.
 TensorBoard logs and checkpoints go to ``--log-dir``.
+
+The multi-agent methods have their own options and are reached the same way:
+``--algo glpft`` (alpha-UMi, :mod:`agents.multi_agent.cli`) and ``--algo moat``
+(:mod:`agents.multi_agent.moat`); ``python -m agents.train --algo glpft --help`` lists them.
 """
 from __future__ import annotations
 
@@ -99,10 +103,23 @@ def parse(argv: Sequence[str] | None = None) -> tuple[str, PolicyConfig, Any]:
     return algo, policy, config
 
 
-def main(argv: Sequence[str] | None = None) -> list[dict[str, float]]:
+# Algorithms with their own command line, reached through ``--algo`` as well.
+DELEGATED = {"glpft": "agents.multi_agent.cli", "moat": "agents.multi_agent.moat"}
+
+
+def main(argv: Sequence[str] | None = None) -> Any:
+    import sys
+
+    args = list(sys.argv[1:] if argv is None else argv)
+    if "--algo" in args and args.index("--algo") + 1 < len(args) and args[args.index("--algo") + 1] in DELEGATED:
+        import importlib
+
+        algo = args[args.index("--algo") + 1]
+        rest = args if algo == "glpft" else [a for i, a in enumerate(args) if a != "--algo" and args[i - 1] != "--algo"]
+        return importlib.import_module(DELEGATED[algo]).main(rest)  # alpha-UMi's CLI reads --algo itself
     from agents.policy import LLMPolicy
 
-    algo, policy_config, config = parse(argv)
+    algo, policy_config, config = parse(args)
     policy = LLMPolicy(policy_config)
     if algo == "grpo":
         from agents.grpo import GRPO as Algo

@@ -37,6 +37,8 @@ BENCHMARKS: dict[str, Benchmark] = {
     "outages": Benchmark("benchmarks.outages", "routers trained with / without provider outages, 3 seeds (minutes)"),
     "rollout-scaling": Benchmark("benchmarks.rollout_scaling", "episodes/s with 1 and 2 Ray workers, and a simulation to 512"),
     "generation-backends": Benchmark("benchmarks.generation_backends", "HF generate vs a vLLM server: tokens/s, GRPO iteration"),
+    "alpha-umi": Benchmark("benchmarks.alpha_umi", "alpha-UMi (GLPFT) vs a single LLM vs the untrained base, 3 seeds (minutes)"),
+    "moat": Benchmark("benchmarks.moat", "MOAT vs independent planner/executor training vs a single agent, 3 seeds (minutes)"),
     "reproduce": Benchmark("benchmarks.reproduce_table1", "ToolOrchestra's Table 1, published vs the simulated world"),
     "trl-throughput": Benchmark("benchmarks.trl_env_throughput", "TRL's GRPOTrainer on an env vs our GRPO"),
     "tau2-parity": Benchmark("benchmarks.tau2_parity", "our tau2 envs vs tau2-bench itself on action sequences (needs its venv)"),

@@ -25,5 +25,15 @@ def cache_dir(*parts: str) -> Path:
     path = base.joinpath(*parts)
     if not base.exists():
         base.mkdir(parents=True, mode=0o700)
+    else:
+        _tighten(base)
     path.mkdir(parents=True, exist_ok=True)
     return path
+
+
+def _tighten(base: Path) -> None:
+    """A cache folder made by an older version (or by hand) may let other users in: make it 0700
+    when it is ours, so that a world-writable file inside cannot be reached from the sandbox."""
+    st = base.stat()
+    if st.st_mode & 0o077 and st.st_uid == os.geteuid():
+        base.chmod(0o700)

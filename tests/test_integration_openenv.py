@@ -138,12 +138,18 @@ def test_malformed_actions_get_format_error_observations(mock_server):
     _, port = mock_server
     with _client(port).sync() as client:
         client.reset(seed=0)
-        for bad in ({"bogus": 1}, {"tool": 5}, {"tool": "no_such_tool", "arguments": {}},
-                    {"tool": "create_task", "arguments": {"nope": True}}, {"arguments": [1, 2]}, {}):
+        for bad in ({"bogus": 1}, {"tool": 5}, {"arguments": [1, 2]}, {}):
             r = client.step(bad)
             assert r.observation["info"]["format_error"] is True, bad
             assert r.reward == pytest.approx(-0.1), bad  # the env's format penalty, not a server error
             assert r.observation["output"].startswith(("Invalid", "Unknown tool")), r.observation["output"]
+        # A well-formed call of a tool that does not exist, or with arguments it does not take:
+        # the Tau2 ids run tau2-exact by default, where these are tau2's own errors, unpenalised.
+        for bad, text in (({"tool": "no_such_tool", "arguments": {}}, "Error: Tool 'no_such_tool' not found."),
+                          ({"tool": "create_task", "arguments": {"nope": True}}, "unexpected keyword argument 'nope'")):
+            r = client.step(bad)
+            assert r.observation["info"]["format_error"] is False and r.reward == 0.0, bad
+            assert text in r.observation["output"], r.observation["output"]
     import httpx
 
     # the stateless HTTP route too: a fresh env that was never reset answers with an observation

@@ -115,3 +115,18 @@ def test_cache_file_rewritten_with_loadable_wrong_data_is_caught_by_its_checksum
     with pytest.warns(RuntimeWarning, match="checksums"):
         index = DenseIndex(toy_corpus(), HashingEncoder())
     assert answers(index) == expected
+
+
+def test_an_existing_open_cache_folder_is_made_private(tmp_path, monkeypatch):
+    """A cache made by an older version (0755) is tightened to 0700 on first use, so a
+    sandboxed program running as another user cannot enter it."""
+    import stat
+
+    from orchestra_env.cache import cache_dir
+
+    root = tmp_path / "old-cache"
+    root.mkdir(mode=0o755)
+    root.chmod(0o755)
+    monkeypatch.setenv("ORCHESTRA_CACHE", str(root))
+    cache_dir("indices")
+    assert stat.S_IMODE(root.stat().st_mode) == 0o700

@@ -139,6 +139,7 @@ class Tau2Env(OrchestraEnv):
     | `charge_orchestrator` | bool | `True` | bill the policy's own tokens at the catalogue's orchestrator price |
     | `catalogue` | Catalogue, dict, str or None | `None` | prices and aliases (None: the shipped `data/catalogue.yaml`) |
     | `max_output_chars` | int | `32768` | tool outputs longer than this are cut, with a marker |
+    | `outages` | Outages, dict or None | `None` | providers or models down per episode or on a schedule of turns (`orchestra_env.outages`); a call to a down one waits its timeout, billed as latency |
     | `render_mode` | str or None | `None` | "ansi" or "human" (the transcript as text) |
 
     ## Version History
