@@ -85,6 +85,42 @@ def threshold_markdown(rows: Sequence[dict[str, Any]]) -> str:
     return "\n".join(lines) + "\n"
 
 
+ROUTING_RESULT = "results/routing.json"
+RL_POLICIES = ("bayes", "minilm_router", "minilm_lora_router", "sb3_ppo")
+
+
+def plot(rows: Sequence[dict[str, Any]], record: Any, path: str, routing: str = ROUTING_RESULT) -> Any:
+    """The threshold curve (accuracy vs $ per task, with intervals) beside the points of the
+    Bayes and trained routers of the routing benchmark's own recorded run (its ``cost-first``
+    rows, when that file exists; a different run on its own test sample: compare intervals)."""
+    import json
+    from pathlib import Path
+
+    from benchmarks.common import new_figure, save_figure
+
+    fig, (ax,) = new_figure(1, width=6.0, height=4.2)
+    xs, ys = [r["cost_usd"] for r in rows], [100 * r["accuracy"] for r in rows]
+    yerr = [[100 * (r["accuracy"] - r["accuracy_lo"]) for r in rows], [100 * (r["accuracy_hi"] - r["accuracy"]) for r in rows]]
+    ax.errorbar(xs, ys, yerr=yerr, marker="o", capsize=3, label="threshold router (sweep)")
+    for r in rows:
+        if r["threshold"] in (0.0, 0.5, 0.8):
+            ax.annotate(f"t={r['threshold']:g}", (r["cost_usd"], 100 * r["accuracy"]), fontsize=8,
+                        xytext=(4, -10), textcoords="offset points")
+    source = Path(routing)
+    if source.exists():
+        for r in json.loads(source.read_text())["rows"]:
+            if r.get("preset") == "cost-first" and r.get("policy") in RL_POLICIES:
+                label = r["policy"] + (f" seed {r['seed']}" if "seed" in r else "")
+                ax.errorbar([r["cost_usd"]], [r["accuracy"]], yerr=[[r["accuracy"] - r["acc_lo"]], [r["acc_hi"] - r["accuracy"]]],
+                            marker="s" if r["policy"] == "bayes" else "^", linestyle="none", capsize=3, label=label)
+    ax.set_xscale("log")
+    ax.set_xlabel("$ per task (log)")
+    ax.set_ylabel("FRAMES test accuracy, % (95% CI)")
+    ax.set_title("Confidence-threshold router vs the routing benchmark's routers")
+    ax.legend(fontsize=7, loc="lower right")
+    return save_figure(fig, path, record)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     from benchmarks.common import run_recorded
 
@@ -97,7 +133,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     config = ThresholdConfig(seed=args.seed, out=args.out, thresholds=[float(t) for t in args.thresholds.split(",")],
                              train_tasks=args.train_tasks, eval_tasks=args.eval_tasks)
-    rows, _, paths = run_recorded("routing_threshold", config, threshold_curve, markdown=threshold_markdown)
+    rows, record, paths = run_recorded("routing_threshold", config, threshold_curve, markdown=threshold_markdown)
+    paths.append(plot(rows, record, config.out))
     print(threshold_markdown(rows))
     print("wrote", ", ".join(map(str, paths)))
     return 0
