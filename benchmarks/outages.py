@@ -16,7 +16,7 @@ import argparse
 import os
 import time
 from dataclasses import dataclass, field
-from typing import Any, Callable, Sequence
+from typing import Any, Sequence
 
 import numpy as np
 
@@ -58,22 +58,6 @@ def make_view(config: OutageConfig, split: str, outages: bool):
     return RoutingView(CostLatencyPenalty.preset(env, config.preset))
 
 
-def run_view(view: Any, act: Callable[[np.ndarray], int], n_tasks: int, seed: int) -> dict[str, list[float]]:
-    """Per-episode return and correctness of a routing policy (tasks as ``evaluate()`` orders them)."""
-    order = np.random.default_rng(seed).permutation(len(view.unwrapped.tasks))
-    returns, correct = [], []
-    for i in range(n_tasks):
-        obs, _ = view.reset(seed=seed + i, options={"task_index": int(order[i % len(order)])})
-        total, done, info = 0.0, False, {}
-        while not done:
-            obs, r, terminated, truncated, info = view.step(act(obs))
-            total += float(r)
-            done = terminated or truncated
-        returns.append(total)
-        correct.append(float(info["correct"]))
-    return {"reward": returns, "correct": correct}
-
-
 def _row(learner: str, trained_with: str, evaluated_with: str, seed: Any, episodes: dict[str, list[float]]
          ) -> dict[str, Any]:
     from benchmarks.stats import bootstrap_mean, wilson
@@ -90,6 +74,7 @@ def compare(config: OutageConfig) -> list[dict[str, Any]]:
     from agents.baselines import evaluate
     from agents.routers import RouterConfig, train_router
     from agents.routing_view import routing_policy
+    from benchmarks.routing import view_episodes
 
     torch.set_num_threads(1)
     tests = {flag: make_view(config, "test", flag) for flag in (False, True)}
@@ -107,7 +92,7 @@ def compare(config: OutageConfig) -> list[dict[str, Any]]:
             router, history = train_router(envs, router_config)
             for flag, view in tests.items():
                 row = _row("minilm_router", "on" if trained_on else "off", "on" if flag else "off", seed,
-                           run_view(view, routing_policy(router, view=view), n, seed=0))
+                           view_episodes(view, routing_policy(router, view=view), n, seed=0))
                 row["train_s"] = round(time.perf_counter() - t0, 1)
                 row["env_steps"] = int(history[-1]["env_steps"])
                 rows.append(row)
