@@ -109,12 +109,17 @@ def _seed_rows(config: AlphaUMiBench, seed: int) -> list[dict[str, Any]]:
                                   max_length=config.max_length)
             e2e_test = end_to_end(agent, env_test, test_idx, seed=seed)
             e2e_train = end_to_end(agent, env_train, train_idx, seed=seed)
+            agent.constrained = True  # the same team, calls decoded from the env's tools and the history
+            e2e_ctest = end_to_end(agent, env_test, test_idx, seed=seed)
+            e2e_ctrain = end_to_end(agent, env_train, train_idx, seed=seed)
             rows.append({
                 "system": name, "seed": seed, "train_steps": 0 if name == "untrained base" else total,
                 **{f"heldout_{k}": v for k, v in held.as_dict().items()},
                 **{f"ood_{k}": v for k, v in out.as_dict().items()},
                 **{f"e2e_test_{k}": v for k, v in e2e_test.items() if k != "success_ci95"},
                 **{f"e2e_train_{k}": v for k, v in e2e_train.items() if k != "success_ci95"},
+                **{f"e2ec_test_{k}": v for k, v in e2e_ctest.items() if k != "success_ci95"},
+                **{f"e2ec_train_{k}": v for k, v in e2e_ctrain.items() if k != "success_ci95"},
                 "eval_s": time.perf_counter() - started,
             })
     return rows
@@ -149,13 +154,14 @@ def summarize(rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
             for metric in ("arg_f1", "hallucination", "rouge_l"):
                 vals = [r[f"{split}_{metric}"] for r in rs]
                 row[f"{split} {metric}"] = f"{sum(vals) / len(vals):.2f} ({min(vals):.2f}-{max(vals):.2f})"
-        for split in ("e2e_test", "e2e_train"):
+        for split in ("e2e_test", "e2e_train", "e2ec_test", "e2ec_train"):
             n = sum(r[f"{split}_n"] for r in rs)
             wins = sum(r[f"{split}_success"] * r[f"{split}_n"] for r in rs)
             lo, hi = wilson(wins, n)
             row[f"{split} success"] = f"{wins / max(n, 1):.2f} [{lo:.2f}, {hi:.2f}] n={n}"
-        row["e2e_test $/task"] = sum(r["e2e_test_mean_cost_usd"] for r in rs) / len(rs)
-        row["e2e_test wall s/task"] = sum(r["e2e_test_mean_wall_s"] for r in rs) / len(rs)
+        for split in ("e2e_test", "e2ec_test"):
+            row[f"{split} $/task"] = sum(r[f"{split}_mean_cost_usd"] for r in rs) / len(rs)
+            row[f"{split} wall s/task"] = sum(r[f"{split}_mean_wall_s"] for r in rs) / len(rs)
         out.append(row)
     return out
 
