@@ -79,7 +79,7 @@ def test_garbled_tool_and_id_become_a_real_tool_and_a_real_span(tokenizer) -> No
     assert call.arguments == {"card_id": "6985JD43", "client_id": "RNRB4WO3"}  # the nearest span, copied whole
 
 
-def test_best_option_sums_the_log_likelihood_of_each_option(tokenizer) -> None:
+def test_best_option_ranks_options_by_the_model_likelihood(tokenizer) -> None:
     ids = tokenizer(PROMPT, add_special_tokens=False)["input_ids"]
     lm = ScriptedLM(tokenizer, len(ids), '"6985JD4X"')
     assert best_option(lm, tokenizer, ids, ['"RNRB4WO3"', '"6985JD43"', '"expired"']) == 1

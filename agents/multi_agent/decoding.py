@@ -10,7 +10,7 @@ generation):
 
 * after ``Action:`` the next tokens must spell one of the env's tool names, then a newline;
 * after a key of the Action Input, when the model opens a string, the value is the span of the
-  prompt with the highest summed log-likelihood (with its closing quote) among the spans (a run of id/email characters holding a digit or an ``@``, or the content
+  prompt with the highest mean token log-likelihood (with its closing quote) among the spans (a run of id/email characters holding a digit or an ``@``, or the content
   of a quoted JSON value).
 
 Inside the tool slot each token is still the model's own greedy choice among the tokens that
@@ -63,8 +63,9 @@ def allowed_tokens(partial: str, options: Sequence[str], pieces: Sequence[str]) 
 
 
 def best_option(model: Any, tokenizer: Any, context: list[int], options: Sequence[str]) -> int:
-    """Index of the option whose tokens the model finds likeliest after ``context`` (summed
-    log-probability: every character of an id must be earned), all options in one batch."""
+    """Index of the option whose tokens the model finds likeliest after ``context`` (mean
+    log-probability per token, so that a long email is not beaten by a short word for its
+    length alone), all options in one batch."""
     import torch
 
     rows = [tokenizer(o, add_special_tokens=False)["input_ids"] for o in options]
@@ -77,7 +78,7 @@ def best_option(model: Any, tokenizer: Any, context: list[int], options: Sequenc
     scores = []
     for i, r in enumerate(rows):
         pos = torch.arange(len(context), len(context) + len(r))
-        scores.append(float(logp[i, pos - 1, batch[i, pos]].sum()))
+        scores.append(float(logp[i, pos - 1, batch[i, pos]].mean()))
     return max(range(len(options)), key=scores.__getitem__)
 
 
