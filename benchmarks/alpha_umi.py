@@ -55,6 +55,7 @@ def _extra(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--lr-scale", dest="lr_scale", type=float, default=d.lr_scale)
     parser.add_argument("--workers", type=int, default=d.workers)
     parser.add_argument("--mode", choices=("lora", "copies"), default=d.mode)
+    parser.add_argument("--max-new-tokens", dest="max_new_tokens", type=int, default=d.max_new_tokens)
 
 
 def _systems(config: AlphaUMiBench, seed: int, train: list, workdir: Path) -> dict[str, tuple[Any, bool]]:
