@@ -9,21 +9,22 @@ those two slots (the trie-constrained decoding of slot filling and grammar-const
 generation):
 
 * after ``Action:`` the next tokens must spell one of the env's tool names, then a newline;
-* after a key of the Action Input, when the model opens a string, the value is the span of the
-  prompt with the highest mean token log-likelihood (with its closing quote) among the spans (a run of id/email characters holding a digit or an ``@``, or the content
-  of a quoted JSON value).
+* after a key of the Action Input, when the model opens a string, the value is, among the
+  spans of the prompt (runs of id/email characters holding a digit or an ``@``, and quoted
+  JSON values), the one with the highest mean token log-likelihood (closing quote included).
 
 Inside the tool slot each token is still the model's own greedy choice among the tokens that
-keep the text a prefix of some tool name; a value is the model's likeliest span. The model decides *which* tool and *which* span, the decoder
-only removes text that could not be right. The candidates come from the prompt and the env's
-tool list alone (never from the task's gold), and every system, trained or not, decodes the
-same way. Its price: a value the history does not contain cannot be written, and a
+keep the text a prefix of some tool name; a value is the model's likeliest span. The model
+decides *which* tool and *which* span, the decoder only removes text that could not be
+right. The candidates come from the prompt and the env's tool list alone (never from the
+task's gold), and every system, trained or not, decodes the same way. Its price: a value the history does not contain cannot be written, and a
 hallucinated tool name cannot occur, so the hallucination rate of a constrained run is 0 by
 construction (report the free-decoding rate for that metric).
 """
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 from typing import Any, Sequence
 
 _ACTION = re.compile(r"Action:[ \t]?$")
@@ -62,6 +63,12 @@ def allowed_tokens(partial: str, options: Sequence[str], pieces: Sequence[str]) 
     return [i for i, p in enumerate(pieces) if p and any(r.startswith(p) or p.startswith(r) for r in rests)]
 
 
+@lru_cache(maxsize=8)
+def token_pieces(tokenizer: Any) -> tuple[str, ...]:
+    """Each token id's text (the vocabulary is scanned at every constrained step)."""
+    return tuple(tokenizer.decode([i]) for i in range(len(tokenizer)))
+
+
 def best_option(model: Any, tokenizer: Any, context: list[int], options: Sequence[str]) -> int:
     """Index of the option whose tokens the model finds likeliest after ``context`` (mean
     log-probability per token, so that a long email is not beaten by a short word for its
@@ -88,7 +95,7 @@ def constrained_generate(model: Any, tokenizer: Any, prompt: str, prompt_ids: li
     (see the module docstring); stops at EOS, ``stop`` or ``max_new_tokens``."""
     import torch
 
-    pieces = [tokenizer.decode([i]) for i in range(len(tokenizer))]
+    pieces = token_pieces(tokenizer)
     values = value_candidates(prompt)
     text, ids = "", []
     options: list[str] | None = None
