@@ -83,3 +83,55 @@ def test_best_option_ranks_options_by_the_model_likelihood(tokenizer) -> None:
     ids = tokenizer(PROMPT, add_special_tokens=False)["input_ids"]
     lm = ScriptedLM(tokenizer, len(ids), '"6985JD4X"')
     assert best_option(lm, tokenizer, ids, ['"RNRB4WO3"', '"6985JD43"', '"expired"']) == 1
+
+
+# ----------------------------------------------------------------------------- in the env
+
+
+def _garble(call: dict) -> str:
+    """The call as a weak model writes it: a misspelt tool, the last character of every id wrong."""
+    name = call["name"][:-2] + call["name"][-1] + call["name"][-2]
+    args = {k: (v[:-1] + ("X" if v[-1] != "X" else "Y")) if isinstance(v, str) else v for k, v in call["arguments"].items()}
+    import json
+
+    return f"Action: {name}\nAction Input: {json.dumps(args)}\n<end>"
+
+
+class GarblingTeam:
+    """A stand-in team: the planner names the next gold step, the caller (a ScriptedLM) wants
+    to write that step's call garbled, the summarizer says goodbye. Decoding is the real one."""
+
+    def __init__(self, tokenizer, calls: list[dict], conclusion: str) -> None:
+        self.tok, self.calls, self.conclusion, self.k = tokenizer, calls, conclusion, 0
+
+    def generate(self, role, prompt, max_new_tokens=96, max_length=1024, tools=None):
+        if role == "planner":
+            return "next step\nNext: caller" if self.k < len(self.calls) else "done\nNext: conclusion"
+        if role == "summarizer":
+            return self.conclusion
+        script = _garble(self.calls[self.k])
+        self.k += 1
+        if tools is None:
+            return script  # free decoding: the garbled text as the model wants it
+        ids = self.tok(prompt, add_special_tokens=False)["input_ids"]
+        return constrained_generate(ScriptedLM(self.tok, len(ids), script), self.tok, prompt, ids, tools, 120)
+
+
+def test_constrained_agent_completes_a_toolscale_task_that_free_decoding_fails(tokenizer) -> None:
+    from agents.multi_agent.alpha_umi import AlphaUMiAgent
+    from agents.multi_agent.data import toolscale_conclusion
+    from agents.multi_agent.metrics import end_to_end
+    from agents.multi_agent.roles import PromptConfig
+    from orchestra_env.envs.toolscale import ToolScaleEnv
+
+    env = ToolScaleEnv("bank", split="test", num_tasks=200, max_turns=6)
+    # a task whose ids are all in the request (gold: get_card, delete_card)
+    index = next(i for i, t in enumerate(env.tasks)
+                 if [a["name"] for a in t.metadata["actions"]] == ["get_card", "delete_card"])
+    task = env.tasks[index]
+    rates = {}
+    for constrained in (False, True):
+        team = GarblingTeam(tokenizer, task.metadata["actions"], toolscale_conclusion(task))
+        agent = AlphaUMiAgent(team, PromptConfig.tiny(), constrained=constrained, max_new_tokens=120, max_length=400)
+        rates[constrained] = end_to_end(agent, env, [index])["success"]
+    assert rates == {False: 0.0, True: 1.0}, rates
