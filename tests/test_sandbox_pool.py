@@ -177,6 +177,7 @@ if sys.argv[1] == "pipes-held-elsewhere":  # a process that outlives us keeps th
     holder = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"], pass_fds=fds)
 print(holder.pid if holder else 0, *[w.proc.pid for w in box._pool._ready], flush=True)
 if sys.argv[1] == "churn":  # killed while spares are being started and handed out
+    sys.stdin.readline()
     while True:
         box.run("print(1)")
 time.sleep(60)
@@ -206,16 +207,18 @@ def test_a_sigkilled_host_leaves_no_spare_behind(case, tmp_path):
     tmp.mkdir()
     tmp.chmod(0o755)
     env = {**os.environ, "TMPDIR": str(tmp)}
-    host = subprocess.Popen([sys.executable, "-c", _HOST, case], env=env, stdout=subprocess.PIPE, text=True)
+    stderr = open(tmp_path / "host.err", "w+")
+    host = subprocess.Popen([sys.executable, "-c", _HOST, case], env=env, stdin=subprocess.PIPE,
+                            stdout=subprocess.PIPE, stderr=stderr, text=True)
     holder = 0
     try:
         holder, *spares = map(int, host.stdout.readline().split())
-        deadline = time.monotonic() + 5.0  # while churning, a moment may have none alive
-        while not _spare_processes(str(tmp)) and time.monotonic() < deadline:
-            time.sleep(0.02)
         assert len(spares) == 2 and _spare_processes(str(tmp)), "the host started no spare"
         if case == "churn":
+            host.stdin.write("go\n")
+            host.stdin.flush()
             time.sleep(1.0)
+        assert host.poll() is None, f"the host ended by itself: {(tmp_path / 'host.err').read_text()[-2000:]}"
         host.send_signal(signal.SIGKILL)
         host.wait(timeout=10)
         deadline = time.monotonic() + 10.0
@@ -225,6 +228,8 @@ def test_a_sigkilled_host_leaves_no_spare_behind(case, tmp_path):
     finally:
         if host.poll() is None:
             host.kill()
+        host.wait(timeout=10)
+        stderr.close()
         if holder:
             os.kill(holder, signal.SIGKILL)
 

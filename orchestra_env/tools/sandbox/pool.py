@@ -203,12 +203,26 @@ def _after_fork_in_child() -> None:
     JANITOR.__init__()  # its thread did not survive the fork, its lock may be held
 
 
+_FORKING = threading.local()
+
+
+def _before_fork() -> None:
+    # bounded: a spawn that waited on a lock the forking thread holds must not hang the fork
+    _FORKING.held = _SPAWNING.acquire(timeout=5.0)
+
+
+def _release_after_fork() -> None:
+    if getattr(_FORKING, "held", False):
+        _FORKING.held = False
+        _SPAWNING.release()
+
+
 def _after_fork_in_child_locked() -> None:
-    _SPAWNING.release()
+    _release_after_fork()
     _after_fork_in_child()
 
 
-os.register_at_fork(before=_SPAWNING.acquire, after_in_parent=_SPAWNING.release,
+os.register_at_fork(before=_before_fork, after_in_parent=_release_after_fork,
                     after_in_child=_after_fork_in_child_locked)
 
 
