@@ -66,15 +66,15 @@ class SFTConfig:
     demonstrators: str = "bayes,strongest,cheapest,random"
     """Comma-separated routers whose episodes are imitated, equal shares: ``bayes`` and
     :data:`agents.baselines.BASELINES`' menu policies (random, cheapest, strongest, heuristic, thorough)."""
-    episodes: int = 48
+    episodes: int = 32
     """Episodes per demonstrator, each on a task drawn from the env's tasks with a fresh seed."""
     fit_tasks: int = 20
     """Train tasks of the Bayes router's Monte Carlo evidence estimate (:func:`agents.bayes_router.fit_world`)."""
     fit_cost_tasks: int = 3
     """Train tasks of its cost and latency estimates."""
-    learning_rate: float = 2e-3
-    """AdamW step size of the adapter (1e-4..2e-4 is usual on a real 8B model)."""
-    epochs: float = 3.0
+    learning_rate: float = 3e-3
+    """AdamW step size of the adapter (tiny model; 1e-4..2e-4 is usual on a real 8B model)."""
+    epochs: float = 10.0
     """Passes over the demonstrations."""
     batch_size: int = 8
     """Sequences per optimiser step."""

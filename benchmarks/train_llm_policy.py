@@ -53,9 +53,9 @@ class TrainLLMConfig(RunConfig):
     preset: str = field(default="accuracy-first", metadata={"help": "CostLatencyPenalty preset (the reward)"})
     demonstrators: str = field(default="bayes,strongest,cheapest,random", metadata={"help": "SFT demonstrators"})
     sft_episodes: int = field(default=32, metadata={"help": "SFT episodes per demonstrator"})
-    sft_epochs: float = field(default=4.0, metadata={"help": "SFT passes over the demonstrations"})
-    sft_lr: float = field(default=2e-3, metadata={"help": "SFT learning rate"})
-    grpo_updates: int = field(default=16, metadata={"help": "GRPO updates"})
+    sft_epochs: float = field(default=10.0, metadata={"help": "SFT passes over the demonstrations"})
+    sft_lr: float = field(default=3e-3, metadata={"help": "SFT learning rate"})
+    grpo_updates: int = field(default=30, metadata={"help": "GRPO updates"})
     grpo_tasks: int = field(default=2, metadata={"help": "GRPO tasks per update"})
     grpo_group: int = field(default=8, metadata={"help": "GRPO rollouts per task"})
     grpo_lr: float = field(default=2e-3, metadata={"help": "GRPO learning rate"})
@@ -234,12 +234,16 @@ def summary(rows: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
     return out
 
 
-def markdown(rows: Sequence[Mapping[str, Any]]) -> str:
+def markdown(rows: Sequence[Mapping[str, Any]], config: TrainLLMConfig) -> str:
     seeds = sorted({r["seed"] for r in rows if r["seed"] is not None})
     n = rows[0]["n"] if rows else 0
-    lines = [f"FRAMES-v0 test split ({n} tasks, paired), max_turns 2, five-call menu, accuracy-first reward; "
-             f"tiny random-weight Qwen3 (`tiny-peaked`), LoRA; seeds {seeds}. Trained rows: mean ± std over "
-             "seeds of the held-out mean reward, and the 95% bootstrap interval over all seeds' episodes.", "",
+    c = config
+    lines = [f"FRAMES-v0 test split ({n} tasks, paired), max_turns {c.max_turns}, {len(SMALL_MENU)}-call menu, "
+             f"{c.preset} reward; `{c.model}` (random weights) with LoRA; seeds {seeds}. SFT: "
+             f"{c.sft_episodes} train episodes per demonstrator ({c.demonstrators}), {c.sft_epochs:g} epochs; "
+             f"GRPO: {c.grpo_updates} updates x {c.grpo_tasks} tasks x {c.grpo_group} rollouts, env reward. "
+             "Trained rows: mean ± std over seeds of the held-out mean reward, and the 95% bootstrap interval "
+             "over all seeds' episodes; sampled at temperature 1.", "",
              "| policy | seeds | mean reward ± std [95% CI] | accuracy % ± std | well-formed episodes % | $ per task |",
              "|---|---:|---:|---:|---:|---:|"]
     for s in summary(rows):
@@ -250,7 +254,7 @@ def markdown(rows: Sequence[Mapping[str, Any]]) -> str:
         if r["policy"].startswith("demo:"):
             lines.append(f"| {r['policy']} (reference) | – | {r['reward']:.3f} [{r['reward_lo']:.3f}, "
                          f"{r['reward_hi']:.3f}] | {100 * r['accuracy']:.1f} [{100 * r['accuracy_lo']:.1f}, "
-                         f"{100 * r['accuracy_hi']:.1f}] | 100 | {r['cost_usd']:.4f} |")
+                         f"{100 * r['accuracy_hi']:.1f}] | – | {r['cost_usd']:.4f} |")
     lines += ["", "Per seed (held-out mean reward): "
               + "; ".join(f"seed {s}: " + ", ".join(f"{r['policy']} {r['reward']:.3f}" for r in rows if r["seed"] == s)
                           for s in seeds) + "."]
@@ -259,8 +263,8 @@ def markdown(rows: Sequence[Mapping[str, Any]]) -> str:
 
 def main(argv: Sequence[str] | None = None) -> list[dict[str, Any]]:
     config = parse_run_config(argv, TrainLLMConfig(), __doc__)
-    rows, _, paths = run_recorded("train_llm_policy", config, run, markdown=markdown)
-    print(markdown(rows))
+    rows, _, paths = run_recorded("train_llm_policy", config, run, markdown=lambda r: markdown(r, config))
+    print(markdown(rows, config))
     print("wrote", ", ".join(map(str, paths)))
     return rows
 
