@@ -234,6 +234,26 @@ def summary(rows: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
     return out
 
 
+def gains(rows: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """SFT over base and SFT+GRPO over SFT, per seed on the same tasks, against the seed spread."""
+    by = {(r["policy"], r["seed"]): r["reward"] for r in rows if r["seed"] is not None}
+    episodes = {(r["policy"], r["seed"]): np.array(r["episode_rewards"]) for r in rows if r["seed"] is not None}
+    seeds = sorted({s for _, s in by})
+    out = []
+    for start, row in (("base", "sft"), ("sft", "sft+grpo")):
+        have = [s for s in seeds if (start, s) in by and (row, s) in by]
+        if not have:
+            continue
+        diff = np.array([by[(row, s)] - by[(start, s)] for s in have])
+        spread = max(float(np.std([by[(p, s)] for s in have], ddof=1)) if len(have) > 1 else 0.0
+                     for p in (start, row))
+        paired = np.concatenate([episodes[(row, s)] - episodes[(start, s)] for s in have])  # same task, same seed
+        out.append({"row": row, "start": start, "per_seed": diff.tolist(), "mean": float(diff.mean()),
+                    **bootstrap_mean(paired).as_dict("paired"),
+                    "std": float(diff.std(ddof=1)) if len(have) > 1 else 0.0, "seed_spread": spread})
+    return out
+
+
 def markdown(rows: Sequence[Mapping[str, Any]], config: TrainLLMConfig) -> str:
     seeds = sorted({r["seed"] for r in rows if r["seed"] is not None})
     n = rows[0]["n"] if rows else 0
@@ -255,6 +275,12 @@ def markdown(rows: Sequence[Mapping[str, Any]], config: TrainLLMConfig) -> str:
             lines.append(f"| {r['policy']} (reference) | – | {r['reward']:.3f} [{r['reward_lo']:.3f}, "
                          f"{r['reward_hi']:.3f}] | {100 * r['accuracy']:.1f} [{100 * r['accuracy_lo']:.1f}, "
                          f"{100 * r['accuracy_hi']:.1f}] | – | {r['cost_usd']:.4f} |")
+    for gain in gains(rows):
+        verdict = "more" if gain["mean"] > gain["seed_spread"] else "not more"
+        lines += ["", f"**{gain['row']} - {gain['start']}** (paired: same tasks and seeds): {gain['mean']:+.3f} ± "
+                  f"{gain['std']:.3f} over seeds ({', '.join(f'{d:+.3f}' for d in gain['per_seed'])}), 95% CI "
+                  f"[{gain['paired_lo']:+.3f}, {gain['paired_hi']:+.3f}] over the paired episodes; {verdict} than "
+                  f"the seed spread (the larger std over seeds of the two rows, {gain['seed_spread']:.3f})."]
     lines += ["", "Per seed (held-out mean reward): "
               + "; ".join(f"seed {s}: " + ", ".join(f"{r['policy']} {r['reward']:.3f}" for r in rows if r["seed"] == s)
                           for s in seeds) + "."]
