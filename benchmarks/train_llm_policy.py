@@ -55,6 +55,7 @@ class TrainLLMConfig(RunConfig):
     sft_episodes: int = field(default=32, metadata={"help": "SFT episodes per demonstrator"})
     sft_epochs: float = field(default=10.0, metadata={"help": "SFT passes over the demonstrations"})
     sft_lr: float = field(default=3e-3, metadata={"help": "SFT learning rate"})
+    sft_batch: int = field(default=8, metadata={"help": "SFT sequences per optimiser step"})
     grpo_updates: int = field(default=30, metadata={"help": "GRPO updates"})
     grpo_tasks: int = field(default=2, metadata={"help": "GRPO tasks per update"})
     grpo_group: int = field(default=8, metadata={"help": "GRPO rollouts per task"})
@@ -84,7 +85,8 @@ def sft_config(config: TrainLLMConfig, seed: int, out: str) -> Any:
 
     return SFTConfig(env_kwargs={"split": "train", "max_turns": config.max_turns, "catalogue": small_catalogue()},
                      penalty=config.preset, demonstrators=config.demonstrators, episodes=config.sft_episodes,
-                     epochs=config.sft_epochs, learning_rate=config.sft_lr, seed=seed, out=out)
+                     epochs=config.sft_epochs, learning_rate=config.sft_lr, batch_size=config.sft_batch,
+                     seed=seed, out=out)
 
 
 def policy_config(config: TrainLLMConfig, start_from: str | None = None) -> Any:
