@@ -66,17 +66,19 @@ def test_sft_labels_are_exactly_the_policys_own_tokens(tmp_path):
 def trained(tmp_path_factory):
     """One seed of the benchmark's pipeline at test size: base, SFT, SFT+GRPO on 32 test tasks."""
     work = tmp_path_factory.mktemp("train_llm")
-    config = TrainLLMConfig(seeds=[0], sft_episodes=16, sft_epochs=8, grpo_updates=20, eval_tasks=32,
+    config = TrainLLMConfig(seeds=[0], sft_episodes=16, sft_batch=4, sft_epochs=10, grpo_updates=24, eval_tasks=32,
                             eval_batch=32, work_dir=str(work), progress=False)
     rows = train_seed(config, 0, eval_envs(config, config.eval_batch))
     return config, work, {r["policy"]: r for r in rows}
 
 
-# Margins were fixed after one run of this test at these seeds (base -0.200, SFT ~0.0-0.1,
-# SFT+GRPO ~0.3 on the 32 held-out tasks); they sit well inside the gaps the benchmark shows
-# across 3 seeds (results/train_llm_policy.md).
-SFT_OVER_BASE = 0.1
-GRPO_OVER_SFT = 0.1
+# The margins were picked AFTER one run of this exact configuration (held-out reward on the 32
+# test tasks: base -0.200, SFT +0.087, SFT+GRPO +0.230; well-formed episodes 0%, 47%, 69%), at
+# about half the gaps seen there; the benchmark's 3 seeds (results/train_llm_policy.md) show
+# gains of the same size. A smaller SFT (16 episodes x 8 epochs at batch 8) did NOT leave GRPO
+# room within 20 updates (SFT -0.108, SFT+GRPO -0.105), which is why the test trains this long.
+SFT_OVER_BASE = 0.15
+GRPO_OVER_SFT = 0.07
 
 
 def test_sft_then_grpo_raise_held_out_reward(trained):
