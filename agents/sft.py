@@ -26,8 +26,12 @@ RL nothing to choose; ToolOrchestra's own trajectories come from many models of 
 quality. SFT learns the format and the support of sensible calls from all of them, and RL then
 picks, by reward, which of the demonstrated behaviours to keep.
 
-    orchestra sft --model tiny-peaked --out runs/sft/adapter
-    python -m agents.train --algo grpo --model tiny-peaked --start-from runs/sft/adapter ...
+    orchestra sft --model tiny-peaked --no-tool-schemas --max-output-chars 300 --out runs/sft/adapter
+    python -m agents.train --algo grpo --model tiny-peaked --no-tool-schemas --max-output-chars 300 \
+        --start-from runs/sft/adapter --env-kwargs '{"split": "train", "max_turns": 2}' --reward env \
+        --penalty accuracy-first
+
+(``benchmarks/train_llm_policy.py`` runs both, on a five-alias catalogue, and scores them.)
 """
 from __future__ import annotations
 
