@@ -236,8 +236,8 @@ def train_sft(policy: LLMPolicy, demos: Sequence[Demonstration], config: SFTConf
         result = trainer.train()
     losses = [h["loss"] for h in trainer.state.log_history if "loss" in h]
     return {"train_loss": float(result.training_loss), "steps": float(trainer.state.global_step),
-            "first_loss": float(losses[0]) if losses else float("nan"),
-            "last_loss": float(losses[-1]) if losses else float("nan")}
+            "first_loss": float(losses[0] if losses else result.training_loss),  # fewer steps than logging_steps:
+            "last_loss": float(losses[-1] if losses else result.training_loss)}  # the run's mean stands in
 
 
 def warm_start(policy_config: PolicyConfig, config: SFTConfig) -> tuple[LLMPolicy, dict[str, Any]]:
@@ -278,7 +278,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     _, summary = warm_start(policy_config, config)
     print(json.dumps(summary, indent=2))
     print(f"adapter in {config.out}; continue with: python -m agents.train --algo grpo --model "
-          f"{policy_config.model} --start-from {config.out} --env {config.env_id}")
+          f"{policy_config.model} --start-from {config.out} --env {config.env_id} (and the same policy flags)")
     return 0
 
 
