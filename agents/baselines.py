@@ -187,12 +187,12 @@ class OracleRouter(MenuPolicy):
         episode = copy.deepcopy(base.episode)
         episode.turn += 1  # the turn the real call will run at
         tool = base.tools[item.tool]
-        with bound_task(episode.task):  # privileged: the oracle sees the draw (see the class doc)
+        with bound_task(episode.task, episode.seed):  # privileged: the oracle sees the draw (see the class doc)
             result = tool(tool.validate(item.action(task_text)["arguments"]), episode)
         if not result.terminal:
             return False
         episode.answer = result.answer
-        with bound_task(episode.task):
+        with bound_task(episode.task, episode.seed):
             return bool(base._evaluate(episode)["correct"])
 
 

@@ -5,9 +5,10 @@ Writes ``orchestra_env/experts/fitted.yaml``, which ``Calibration.load()`` merge
 fitted figures are knobs of the simulated world (a model's skill, its orchestrator's habits,
 how many tokens it bills, how long it takes) and every accuracy, cost and latency is still
 produced by running episodes in the env; the table is read only to set the knobs, by this
-script, never by hand. The fit runs on a sample of each split (``--n``) with its own seed
-(``--seed``, default 1); ``orchestra bench reproduce`` then checks the whole splits at seed 0,
-so the reproduction tests the fit on draws and tasks it did not see.
+script, never by hand. The fit runs on the train splits (FRAMES train, tau2 airline and retail
+train; ``--n`` tasks of each) and its own synthetic HLE fixture, at its own seed (``--seed``,
+default 1); ``orchestra bench reproduce`` then checks the test splits at seed 0, so the
+reproduction tests the fit on tasks and draws it did not see.
 
 Stages, in this order; what is fitted, to what (``<b>`` a benchmark; ``benchmarks.<b>.x`` is a
 per-task-set override of the orchestrator card, see ``OrchestratorCard``):
@@ -102,6 +103,7 @@ class Runner:
             path = Path(tmp) / "calibration.yaml"
             path.write_text(yaml.safe_dump(data))
             config = rep.ReproduceConfig(n=self.hle_n if bench == "hle" else self.n, seed=self.seed, progress=False,
+                                         split="train",
                                          experts={"default": {"backend": "simulated", "calibration": str(path)}})
             episodes = rep.run_cell(bench, setting, model, config, self.hle_path)
         return {"acc": 100.0 * float(np.mean(episodes["correct"])),
@@ -216,10 +218,10 @@ def _lines(run: Runner, setting: str, paper_model: str, knobs: Mapping[str, tupl
     return lines
 
 
-TURN = {"cost": ("turn_tokens", 0.0, 4000.0, 0.0, 40000.0), "latency": ("turn_latency_s", 5.0, 60.0, 0.5, 900.0)}
-DELEGATE = {"cost": ("delegate_turn_tokens", 0.0, 4000.0, 0.0, 40000.0),
+TURN = {"cost": ("turn_tokens", 0.0, 4000.0, 0.0, 120000.0), "latency": ("turn_latency_s", 5.0, 60.0, 0.5, 900.0)}
+DELEGATE = {"cost": ("delegate_turn_tokens", 0.0, 4000.0, 0.0, 120000.0),
             "latency": ("delegate_turn_latency_s", 5.0, 60.0, 0.5, 900.0)}
-OWN = {"cost": ("thinking_tokens", 0.0, 2000.0, 0.0, 20000.0), "latency": ("latency_s", 5.0, 30.0, 0.5, 600.0)}
+OWN = {"cost": ("thinking_tokens", 0.0, 2000.0, 0.0, 60000.0), "latency": ("latency_s", 5.0, 30.0, 0.5, 600.0)}
 
 
 def _knobs(path: Callable[[str], tuple[str, ...]], table: Mapping[str, tuple[str, float, float, float, float]]

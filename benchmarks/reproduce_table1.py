@@ -47,6 +47,7 @@ MODELS = {  # the paper's names -> catalogue names
 }
 BENCHMARKS = ("frames", "hle", "tau2")
 TAU2_DOMAINS = {"airline": "test", "retail": "test", "telecom": "all"}
+TAU2_TRAIN = {"airline": "train", "retail": "train"}  # telecom ships one 20-task set: kept out of the fit
 REFERENCE = ("basic_tools", "GPT-5")
 ACC_TOL_POINTS, RATIO_TOL = 3.0, 0.25
 ROLES = ("search", "reasoner", "answer", "expert")
@@ -59,6 +60,7 @@ class ReproduceConfig(BenchConfig):
     benchmarks: list[str] = field(default_factory=lambda: list(BENCHMARKS))
     models: list[str] = field(default_factory=lambda: list(MODELS))
     settings: list[str] = field(default_factory=lambda: list(SETTINGS))
+    split: str = "test"  # "train": the tasks the calibration is fitted on (fit_calibration.py)
     out: str = "results/reproduce_table1"
 
 
@@ -97,18 +99,21 @@ class _AnswerAlone:
 
 
 def _envs(benchmark: str, catalogue: Mapping[str, Any], hle_path: str,
-          experts: Mapping[str, Any] | None = None) -> list[Any]:
+          experts: Mapping[str, Any] | None = None, split: str = "test") -> list[Any]:
     import gymnasium as gym
 
     import orchestra_env  # noqa: F401 - registers the ids
 
     # the policy bills its own tokens (at its own price), so the env does not bill them again
     common = {"catalogue": catalogue, "charge_orchestrator": False, "experts": experts}
+    if split not in ("train", "test"):
+        raise ValueError(f"split must be 'train' (fitting) or 'test' (the reproduction), not {split!r}")
     if benchmark == "frames":
-        return [gym.make("Orchestra/FRAMES-v0", split="test", **common)]
+        return [gym.make("Orchestra/FRAMES-v0", split=split, **common)]
     if benchmark == "hle":
         return [gym.make("Orchestra/HLE-v0", path=hle_path, **common)]
-    return [gym.make(f"Orchestra/Tau2-{d}-v0", split=s, **common) for d, s in TAU2_DOMAINS.items()]
+    domains = TAU2_DOMAINS if split == "test" else TAU2_TRAIN
+    return [gym.make(f"Orchestra/Tau2-{d}-v0", split=s, **common) for d, s in domains.items()]
 
 
 def run_cell(benchmark: str, setting: str, paper_model: str, config: ReproduceConfig, hle_path: str) -> dict[str, Any]:
@@ -122,7 +127,7 @@ def run_cell(benchmark: str, setting: str, paper_model: str, config: ReproduceCo
     catalogue = setting_catalogue(setting, model, calibration)
     with tempfile.TemporaryDirectory() as tmp:
         experts = _simulated_pool(config.experts, catalogue, Path(tmp))
-        for env in _envs(benchmark, catalogue, hle_path, experts):
+        for env in _envs(benchmark, catalogue, hle_path, experts, config.split):
             try:
                 policy = _AnswerAlone() if setting == "no_tools" else PromptedPolicy(model=model, seed=config.seed)
                 n = min(config.n, len(env.unwrapped.tasks))

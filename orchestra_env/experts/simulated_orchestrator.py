@@ -56,7 +56,10 @@ class OrchestratorCard:
     prefer: Mapping[str, float] = field(default_factory=dict)
     # gathering turns when the tools offer models other than itself (all_tools); None: gather_mean
     gather_experts: float | None = None
-    turn_tokens: float = 0.0  # hidden reasoning tokens billed per orchestrator turn
+    # tokens billed per orchestrator turn beyond the simulated text: hidden reasoning, and the
+    # longer contexts of real tool outputs (web pages, tool docs) that the simulator's short texts
+    # stand for
+    turn_tokens: float = 0.0
     turn_latency_s: float | None = None  # mean latency of one orchestrator turn (None: the model's)
     # the same two when other models are on offer: a delegating turn writes a short call where a
     # turn without helpers does the reasoning itself (None: turn_tokens / turn_latency_s)
