@@ -187,12 +187,12 @@ class OracleRouter(MenuPolicy):
         episode = copy.deepcopy(base.episode)
         episode.turn += 1  # the turn the real call will run at
         tool = base.tools[item.tool]
-        with bound_task(episode.task):  # privileged: the oracle sees the draw (see the class doc)
+        with bound_task(episode.task, episode.seed):  # privileged: the oracle sees the draw (see the class doc)
             result = tool(tool.validate(item.action(task_text)["arguments"]), episode)
         if not result.terminal:
             return False
         episode.answer = result.answer
-        with bound_task(episode.task):
+        with bound_task(episode.task, episode.seed):
             return bool(base._evaluate(episode)["correct"])
 
 
@@ -210,7 +210,8 @@ class PromptedPolicy:
     answer tool, or a message to the user otherwise.
     """
 
-    SYSTEM = "You solve the user's task by calling tools, one per turn. {help}\n\nTools:\n{tools}\n\n{preference}"
+    SYSTEM = ("You solve the user's task by calling tools, one per turn. {help}\n\nTask set: {benchmark}\n\n"
+              "Tools:\n{tools}\n\n{preference}")
 
     def __init__(self, alias: str = "expert-2", max_tokens: int = 512, model: str | None = None,
                  seed: int = 0) -> None:
@@ -231,7 +232,8 @@ class PromptedPolicy:
             raise ValueError(f"model {self.model!r} has no catalogue price: {sorted(base.catalogue.models)}")
         self.env = env
         self._seed = int(self.rng.integers(2**62))
-        system = self.SYSTEM.format(help=FORMAT_HELP, tools=obs["tools"], preference=obs["preference"])
+        system = self.SYSTEM.format(help=FORMAT_HELP, benchmark=info.get("benchmark", "unknown"), tools=obs["tools"],
+                                    preference=obs["preference"])
         self.messages = [{"role": "system", "content": system}, {"role": "user", "content": obs["task"]}]
         if obs["output"]:
             self.messages.append({"role": "user", "content": obs["output"]})

@@ -122,10 +122,6 @@ NOT_RESULTS: dict[tuple[str, str], str] = {
     ("docs/agents.md", "| module | what it holds |"): "a map of modules (numbers are file names)",
     ("docs/agents.md", "| name | rule |"): "reward rules and their constants (configuration)",
     ("docs/experts.md", "| backend | class | when to use it |"): "a map of backends",
-    ("docs/experts.md", "| model | FRAMES | HLE | tau2 | ToolScale | query skill |"):
-        "the simulator's calibration inputs (experts/calibration.yaml), not measured outputs",
-    ("docs/experts.md", "| plan | accuracy | card, no evidence |"):
-        "PENDING (i10, calibration issue): a measured check not yet written by a benchmark",
     ("docs/hardening.md", "| Protection | Where | What it guarantees | Test that fails without it |"): "a map of protections",
     ("docs/judges.md", "| # | rule | decides | `Verdict.judge` |"): "the judge's rules in order (numbers are ranks)",
     ("docs/production.md", "| preset | alpha | beta | gamma | meant for |"): "the published preset weights (configuration)",

@@ -196,16 +196,26 @@ def test_without_a_task_the_answer_is_a_hedge():
 
 
 def test_tokens_and_latency_follow_the_card_and_catalogue():
+    """Visible tokens (calibration.yaml alone: no fitted hidden tokens) are capped by max_tokens
+    and follow the card's verbosity; the fitted hidden tokens come on top."""
     task = make_tasks("frames", 1)[0]
-    responses = [ask("gpt-5", task, seed=s) for s in range(400)]
+    bare = _with_card("gpt-5", "models")  # calibration.yaml without fitted.yaml
+
+    def ask_with(sim, model, seed, max_tokens=1024):
+        request = ExpertRequest(model, ({"role": "user", "content": task.question},), seed=seed, max_tokens=max_tokens)
+        return with_task(task, sim.complete, request)
+
+    responses = [ask_with(bare, "gpt-5", s) for s in range(400)]
     assert all(1 <= r.tokens_out <= 1024 for r in responses)
     assert all(r.tokens_in == responses[0].tokens_in > 0 for r in responses)
     mean_latency = np.mean([r.latency_s for r in responses])
     assert abs(mean_latency - 96.0) / 96.0 < 0.08  # catalogue: answer-1 = gpt-5, 96 s
-    cheap = [ask("Llama-3.3-70B", task, seed=s) for s in range(400)]
+    cheap = [ask_with(bare, "Llama-3.3-70B", s) for s in range(400)]
     assert np.mean([r.tokens_out for r in cheap]) < np.mean([r.tokens_out for r in responses])
-    capped = with_task(task, SIM.complete, ExpertRequest("gpt-5", ({"role": "user", "content": "x"},), max_tokens=5))
-    assert capped.tokens_out <= 5
+    assert ask_with(bare, "gpt-5", 0, max_tokens=5).tokens_out <= 5
+    fitted = [ask_with(SIM, "gpt-5", s) for s in range(400)]
+    extra = np.mean([r.tokens_out for r in fitted]) - np.mean([r.tokens_out for r in responses])
+    assert abs(extra - CAL.card("gpt-5").thinking_tokens) <= 0.1 * CAL.card("gpt-5").thinking_tokens + 50
 
 
 def test_judge_reads_the_project_judge_prompts():

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -81,7 +82,11 @@ def _gold(task: Task) -> tuple[str, list[dict[str, Any]]]:
 
 
 def _shows(text: str, step: dict[str, Any]) -> bool:
-    return f'"tool": "{step["tool"]}"' in text and _step_json(step)[1:-1] in text
+    """Whether ``text`` states this call: its tool name followed by its arguments (two steps
+    with the same arguments, get_card then delete_card, must not count as each other)."""
+    args = _step_json(step)[1:-1]
+    name = re.escape(f'"tool": "{step["tool"]}"')
+    return any(args in text[m.end(): m.end() + len(args) + 40] for m in re.finditer(name, text))
 
 
 def _leaks(text: str, gold: str, steps: list[dict[str, Any]], task: Task, producers: list[str]) -> bool:

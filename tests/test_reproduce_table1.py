@@ -14,7 +14,9 @@ def rows(tmp_path_factory):
     config = rep.ReproduceConfig(n=40, hle_n=80, benchmarks=["frames", "hle"], models=["GPT-5", "Qwen3-8B"],
                                  out=str(out), progress=False)
     result = rep.main(config=config)
-    assert out.with_suffix(".md").read_text().count("\n| ") == len(result)
+    md = out.with_suffix(".md").read_text()
+    assert md.split("\n\n")[0].count("\n| ") == len(result)  # the per-cell table, one line a cell
+    assert "results/reproduce.json" in md.splitlines()[-1]  # the provenance line names the run
     assert out.with_suffix(".png").stat().st_size > 1000
     return result
 
@@ -62,3 +64,31 @@ def test_fitted_billing_reproduces_the_no_tools_ratios(rows):
 def test_rows_record_the_corpus_they_searched(rows):
     frames = [r for r in rows if r["benchmark"] == "frames" and r["setting"] != "no_tools"]
     assert frames and all("@" in r["corpora"] and "Index" in r["corpora"] for r in frames)
+
+
+def test_row_averages_follow_the_papers_definition():
+    """One cost per row, averaged over its benchmarks with equal weights (SOURCE: "on average"):
+    means (1, 3) against a reference of (2, 2) is a ratio of 1.0, not the mean of 0.5 and 1.5
+    weighted by anything else; and a row is judged against its published ratio at +-25%."""
+    def cell(bench, cost, ref, pub):
+        return {"benchmark": bench, "setting": "all_tools", "model": "M", "cost_ratio": cost / ref,
+                "cost_mean": cost, "cost_ref_mean": ref, "published_cost_ratio": pub,
+                "latency_ratio": 1.0, "latency_mean": 1.0, "latency_ref_mean": 1.0, "published_latency_ratio": 0.7}
+    [row] = rep.row_averages([cell("frames", 1.0, 2.0, 1.2), cell("hle", 3.0, 2.0, 1.2)])
+    assert row["cost_ratio"] == pytest.approx(1.0) and row["benchmarks"] == 2
+    assert row["cost_ratio_ok"] and not row["latency_ratio_ok"]  # 1.0 vs 0.7 is 43% off
+
+
+def test_fitted_cells_stay_near_the_published_table(rows):
+    """The fit (fit_calibration.py: a sample of each split at seed 1) must carry over to other
+    draws: on 40 tasks at seed 0 every accuracy cell within 1.5x its 95% interval's half-width
+    (at least 10 points) and every cost/latency ratio within 50% of the published row's. The
+    benchmark itself holds the whole splits to 3 points / the interval and 25%; these wider
+    bounds were set before the refit's reduced run, for the smaller n."""
+    for r in rows:
+        half = max(r["acc"] - r["acc_lo"], r["acc_hi"] - r["acc"])
+        assert abs(r["acc_diff"]) <= max(10.0, 1.5 * half), (r["benchmark"], r["setting"], r["model"], r["acc"])
+        if (r["setting"], r["model"]) == rep.REFERENCE:
+            continue
+        for key in ("cost", "latency"):
+            assert abs(r[f"{key}_ratio"] / r[f"published_{key}_ratio"] - 1) < 0.5, (r["benchmark"], r["setting"], r["model"], key)

@@ -193,7 +193,7 @@ class OrchestraEnv(gym.Env[dict, Any]):
         call = self._parse(action)
         if isinstance(call, ToolCall):
             episode.transcript.add(ToolCallTurn(call.tool, dict(call.arguments), step=episode.turn))
-        with bound_task(episode.task):  # the simulated pool's ground truth, for this dispatch only
+        with bound_task(episode.task, episode.seed):  # the simulated pool's ground truth, for this dispatch only
             result, penalised = self._dispatch(call, episode)
         tool = call.tool if isinstance(call, ToolCall) and call.tool in self.tools else None
 
@@ -231,7 +231,7 @@ class OrchestraEnv(gym.Env[dict, Any]):
             "total_tokens_out": episode.totals.tokens_out,
         }
         if terminated or truncated:
-            with bound_task(episode.task):
+            with bound_task(episode.task, episode.seed):
                 reward += self._finish(episode, info)
         self._last_output = output
         obs = self._observation(output)

@@ -26,18 +26,29 @@ from typing import Iterator
 from orchestra_env.tasks import Task
 
 _CURRENT: ContextVar["Task | None"] = ContextVar("orchestra_env_current_task", default=None)
+_EPISODE: ContextVar["int | None"] = ContextVar("orchestra_env_current_episode", default=None)
 
 
 @contextmanager
-def bound_task(task: "Task | None") -> Iterator[None]:
-    """Make ``task`` the simulated pool's ground truth for the calls made inside the block."""
-    token = _CURRENT.set(task)
+def bound_task(task: "Task | None", episode_seed: "int | None" = None) -> Iterator[None]:
+    """Make ``task`` the simulated pool's ground truth for the calls made inside the block.
+
+    ``episode_seed`` identifies the episode, so that a draw the simulator must keep for the
+    whole episode (whether a model can do a step of the task: asking it again gets the same
+    verdict) is the same across turns and different across episodes."""
+    token, episode = _CURRENT.set(task), _EPISODE.set(episode_seed)
     try:
         yield
     finally:
         _CURRENT.reset(token)
+        _EPISODE.reset(episode)
 
 
 def current_task() -> "Task | None":
     """The task the env bound for the call in progress, or None (a call from outside a step)."""
     return _CURRENT.get()
+
+
+def current_episode_seed() -> "int | None":
+    """The seed of the episode whose task is bound, or None."""
+    return _EPISODE.get()

@@ -36,7 +36,7 @@ import numpy as np
 import yaml
 
 from orchestra_env.experts.base import ExpertRequest, ExpertResponse
-from orchestra_env.experts.oracle import current_task
+from orchestra_env.experts.oracle import current_episode_seed, current_task
 from orchestra_env.tasks import Task, derive_seed
 from orchestra_env.usage import Catalogue, approx_tokens
 
@@ -337,9 +337,10 @@ def advise(task: Task, prompt: str, right: bool, rng: np.random.Generator) -> st
     """An expert's advice on an agentic task: one step, never the whole plan.
 
     Right: the next step of the plan not yet done, as one tool call. Wrong (the draw said so):
-    half the time an incomplete answer (no step), otherwise a wrong step: another step of the
-    plan out of order, or the next one with an argument changed. Advice never lists more than
-    one step, so the full gold action list cannot reach the policy by construction.
+    half the time an incomplete answer (no step), otherwise the next step with an argument
+    changed (a wrong write is what sinks a weak agent on tau2: the DB ends up wrong). Advice
+    never lists more than one step, so the full gold action list cannot reach the policy by
+    construction.
     """
     steps = plan_steps(task)
     if not steps:
@@ -349,11 +350,15 @@ def advise(task: Task, prompt: str, right: bool, rng: np.random.Generator) -> st
         step = steps[k]
     elif rng.random() < 0.5:
         return "I am not sure what the next step is; check the policy and ask the user for any missing detail."
-    elif len(steps) > 1:
-        step = steps[int(rng.choice([i for i in range(len(steps)) if i != k]))]
     else:
         step = _perturb_step(steps[k], rng)
     return "Next step: " + json.dumps(step, ensure_ascii=False, default=str)
+
+
+def next_step_index(task: Task, prompt: str) -> int:
+    """Index of the plan step an adviser shown ``prompt`` would advise on."""
+    steps = plan_steps(task)
+    return min(_steps_done(steps, prompt), max(len(steps) - 1, 0))
 
 
 def _perturb_step(step: Mapping[str, Any], rng: np.random.Generator) -> dict[str, Any]:
@@ -433,7 +438,7 @@ class SimulatedExpert:
         rng = np.random.default_rng(self._seed(request, model))
         text = self._writers[request.role](request, card, rng)
         tokens_out = self._tokens_out(request, card, rng, text)
-        latency = self._latency(model, request.role, rng)
+        latency = self._latency(request, model, rng)
         return ExpertResponse(text, approx_tokens(request.prompt_text), tokens_out, latency)
 
     def p_correct(self, request: ExpertRequest) -> float:
@@ -463,7 +468,12 @@ class SimulatedExpert:
         task = current_task()
         if task is None:
             return "I have no specific advice beyond following the policy."
-        return advise(task, request.prompt_text, rng.random() < self.p_correct(request), rng)
+        # The verdict on a step is kept for the episode: asking the same model about the same
+        # step again gets the same advice (a model that cannot do a step does not learn it by
+        # being asked twice; another model is a fresh chance).
+        step = next_step_index(task, request.prompt_text)
+        verdict = np.random.default_rng(derive_seed(current_episode_seed() or 0, task.task_id, card.name, "advice", step))
+        return advise(task, request.prompt_text, verdict.random() < self.p_correct(request), verdict)
 
     def _orchestrate(self, request: ExpertRequest, card: ModelCard, rng: np.random.Generator) -> str:
         from orchestra_env.experts.simulated_orchestrator import next_action
@@ -521,17 +531,17 @@ class SimulatedExpert:
 
     def _thinking(self, request: ExpertRequest, card: ModelCard) -> float:
         if request.role == "orchestrator":
-            from orchestra_env.experts.simulated_orchestrator import orchestrator_card
+            from orchestra_env.experts.simulated_orchestrator import turn_billing
 
-            return orchestrator_card(self.calibration, card.name).turn_tokens
+            return turn_billing(request, card.name, self.calibration)[0]
         return card.thinking_tokens
 
-    def _latency(self, model: str, role: str, rng: np.random.Generator) -> float:
-        mean = self.mean_latency(model, role)
-        if role == "orchestrator":
-            from orchestra_env.experts.simulated_orchestrator import orchestrator_card
+    def _latency(self, request: ExpertRequest, model: str, rng: np.random.Generator) -> float:
+        mean = self.mean_latency(model, request.role)
+        if request.role == "orchestrator":
+            from orchestra_env.experts.simulated_orchestrator import turn_billing
 
-            mean = orchestrator_card(self.calibration, model).turn_latency_s or mean
+            mean = turn_billing(request, model, self.calibration)[1] or mean
         sigma = self.calibration.latency_sigma
         return float(mean * rng.lognormal(-(sigma**2) / 2, sigma))
 

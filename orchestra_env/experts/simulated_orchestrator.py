@@ -40,7 +40,12 @@ _DERIVED = re.compile(r"Derived fact: the answer is (.+?)\.?\s*$", re.M)
 
 @dataclass(frozen=True)
 class OrchestratorCard:
-    """One model's behaviour as a prompted orchestrator (see the module docstring)."""
+    """One model's behaviour as a prompted orchestrator (see the module docstring).
+
+    ``benchmarks`` holds per-task-set overrides of any other field (``{"hle": {"gather_mean":
+    2.0}}``): a model reasons with code on exam questions and searches on retrieval questions,
+    so its habits differ by task set; the policy's system prompt names the set (``Task set: hle``).
+    """
 
     gather_mean: float = 2.0
     p_search: float = 0.6
@@ -51,8 +56,16 @@ class OrchestratorCard:
     prefer: Mapping[str, float] = field(default_factory=dict)
     # gathering turns when the tools offer models other than itself (all_tools); None: gather_mean
     gather_experts: float | None = None
-    turn_tokens: float = 0.0  # hidden reasoning tokens billed per orchestrator turn
+    # tokens billed per orchestrator turn beyond the simulated text: hidden reasoning, and the
+    # longer contexts of real tool outputs (web pages, tool docs) that the simulator's short texts
+    # stand for
+    turn_tokens: float = 0.0
     turn_latency_s: float | None = None  # mean latency of one orchestrator turn (None: the model's)
+    # the same two when other models are on offer: a delegating turn writes a short call where a
+    # turn without helpers does the reasoning itself (None: turn_tokens / turn_latency_s)
+    delegate_turn_tokens: float | None = None
+    delegate_turn_latency_s: float | None = None
+    benchmarks: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any], base: "OrchestratorCard | None" = None) -> "OrchestratorCard":
@@ -60,15 +73,54 @@ class OrchestratorCard:
         unknown = set(data) - known - {"source"}
         if unknown:
             raise ValueError(f"unknown orchestrator keys {sorted(unknown)}; known: {sorted(known)}")
+        for bench, over in (data.get("benchmarks") or {}).items():
+            bad = set(over) - known - {"benchmarks"}
+            if bad:
+                raise ValueError(f"unknown orchestrator keys {sorted(bad)} under benchmarks.{bench}; known: {sorted(known)}")
         merged = {**(base.__dict__ if base else {}), **{k: v for k, v in data.items() if k != "source"}}
+        if base is not None and base.benchmarks and "benchmarks" in data:
+            merged["benchmarks"] = {**base.benchmarks, **data["benchmarks"]}
         return cls(**merged)
 
+    def for_benchmark(self, benchmark: str | None) -> "OrchestratorCard":
+        """The card with ``benchmarks[benchmark]``'s overrides applied (itself if none)."""
+        over = self.benchmarks.get(benchmark or "", {})
+        if not over:
+            return self
+        return OrchestratorCard(**{**self.__dict__, **over, "benchmarks": self.benchmarks})
 
-def orchestrator_card(calibration: Any, model: str) -> OrchestratorCard:
-    """The model's card from ``calibration.orchestrators`` (``defaults`` merged under it)."""
+
+def orchestrator_card(calibration: Any, model: str, benchmark: str | None = None) -> OrchestratorCard:
+    """The model's card from ``calibration.orchestrators`` (``defaults`` merged under it), with
+    the overrides of ``benchmark`` (a task-set key: ``frames``, ``hle``, ``tau2``) applied."""
     table: Mapping[str, Any] = getattr(calibration, "orchestrators", {}) or {}
     base = OrchestratorCard.from_dict(table.get("defaults", {}))
-    return OrchestratorCard.from_dict(table[model], base) if model in table else base
+    card = OrchestratorCard.from_dict(table[model], base) if model in table else base
+    return card.for_benchmark(benchmark)
+
+
+_TASK_SET = re.compile(r"^Task set:\s*(\S+)", re.M)
+
+
+def task_set(system: str) -> str | None:
+    """The task-set key named in a system prompt (``Task set: tau2-airline`` -> ``tau2``)."""
+    match = _TASK_SET.search(system)
+    if not match:
+        return None
+    key = match.group(1).lower()
+    return "tau2" if key.startswith("tau") else key
+
+
+def turn_billing(request: ExpertRequest, model: str, calibration: Any) -> tuple[float, float | None]:
+    """Hidden tokens and mean latency of one orchestrator turn: the card's ``delegate_*`` values
+    when the tools offer other models, else ``turn_tokens`` / ``turn_latency_s``."""
+    system = "\n".join(m.get("content", "") for m in request.messages if m.get("role") == "system")
+    card = orchestrator_card(calibration, model, task_set(system))
+    if _offers_choice(parse_tools(system)):
+        tokens = card.turn_tokens if card.delegate_turn_tokens is None else card.delegate_turn_tokens
+        latency = card.turn_latency_s if card.delegate_turn_latency_s is None else card.delegate_turn_latency_s
+        return tokens, latency
+    return card.turn_tokens, card.turn_latency_s
 
 
 def parse_tools(text: str) -> dict[str, dict[str, Any]]:
@@ -136,8 +188,8 @@ def _keywords_of(text: str, limit: int = 8) -> str:
 
 def next_action(request: ExpertRequest, model: str, calibration: Any, catalogue: Catalogue) -> str:
     """The simulated orchestrator's next tool call, as JSON text (see the module docstring)."""
-    card = orchestrator_card(calibration, model)
     system = "\n".join(m.get("content", "") for m in request.messages if m.get("role") == "system")
+    card = orchestrator_card(calibration, model, task_set(system))
     tools = parse_tools(system)
     users = [m.get("content", "") for m in request.messages if m.get("role") == "user"]
     task_text = users[0] if users else ""
@@ -175,15 +227,18 @@ def _qa_action(tools: Mapping[str, Any], card: OrchestratorCard, catalogue: Cata
 
 
 def _gather_mean(tools: Mapping[str, Any], card: OrchestratorCard, catalogue: Catalogue) -> float:
-    """``gather_experts`` when some QA tool offers a choice of models (more than one alias), else
-    ``gather_mean``: a model with other helpers at hand calls them more (or less) than it uses
-    only itself. (Counting aliases, not resolving them: the env's catalogue may name aliases the
-    simulator's catalogue does not know.)"""
+    """``gather_experts`` when some QA tool offers a choice of models, else ``gather_mean``: a
+    model with other helpers at hand calls them more (or less) than it uses only itself."""
     if card.gather_experts is None:
         return card.gather_mean
-    choice = any(len(_enum(tools[name], "model")) > 1
-                 for name in ("search", "enhance_reasoning", "answer") if name in tools)
-    return card.gather_experts if choice else card.gather_mean
+    return card.gather_experts if _offers_choice(tools) else card.gather_mean
+
+
+def _offers_choice(tools: Mapping[str, Any]) -> bool:
+    """Whether a model-choosing tool offers more than one alias (counting aliases, not resolving
+    them: the env's catalogue may name aliases the simulator's catalogue does not know)."""
+    return any(len(_enum(tools[name], "model" if name != "call_expert" else "expert")) > 1
+               for name in ("search", "enhance_reasoning", "answer", "call_expert") if name in tools)
 
 
 def _gather_turns(mean: float, rng: np.random.Generator) -> int:
