@@ -334,11 +334,13 @@ def _penalty_as_preference(env: Any) -> dict[str, float]:
 
 
 def train_router(envs: Sequence[RoutingView], config: RouterConfig = RouterConfig(),
-                 router: Router | None = None) -> tuple[Router, list[dict[str, float]]]:
+                 router: Router | None = None,
+                 on_update: Callable[[dict[str, float]], None] | None = None) -> tuple[Router, list[dict[str, float]]]:
     """GRPO on the routing view: ``len(envs)`` must equal ``group_size``; returns the router
     (``make_router(envs[0], config)`` unless given) and per-update metrics (mean return, env
     steps so far, the loss terms). Each episode's group-relative advantage is put on every one
-    of its choices; the step is :func:`~agents.losses.clipped_ratio_update` (no gradient clip)."""
+    of its choices; the step is :func:`~agents.losses.clipped_ratio_update` (no gradient clip).
+    ``on_update`` sees each update's metrics (a progress bar)."""
     import torch
 
     if len(envs) != config.group_size:
@@ -381,4 +383,6 @@ def train_router(envs: Sequence[RoutingView], config: RouterConfig = RouterConfi
                 clip_high=config.clip_high, entropy_coef=config.entropy_coef)
             metrics.update({k: losses[k] for k in ("loss/policy", "loss/entropy", "loss/clipfrac")})
         history.append(metrics)
+        if on_update is not None:
+            on_update(metrics)
     return router, history
