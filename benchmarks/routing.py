@@ -330,18 +330,22 @@ def markdown(rows: Sequence[Mapping[str, Any]], steps: int) -> str:
     lines.append("")
     t1 = [r for r in rows if r["preset"] == "table1"]
     if t1:
-        lines += ["### FRAMES: Table 1's all_tools prompted orchestrators vs the Bayes router", "",
-                  "| row | n | accuracy % [95% CI] | $ per task [95% CI] | cost ratio to GPT-5 basic_tools |",
-                  "|---|---:|---:|---:|---:|"]
-        ref = next(r for r in t1 if r["policy"] == "table1:basic_tools:GPT-5")
-        for r in t1:
-            lines.append(f"| {r['policy'].removeprefix('table1:')} | {r['n']} | "
-                         f"{_ci(r, 'accuracy', 'acc_lo', 'acc_hi', '.1f')} | {_ci(r, 'cost_usd', 'cost_lo', 'cost_hi', '.4f')} | "
-                         f"{r['cost_usd'] / ref['cost_usd']:.2f} |")
-        lines += ["", "Published Orchestrator-8B (table1.csv): FRAMES 76.3%, cost 9.2 vs GPT-5 basic_tools 30.2 "
-                  "(ratio 0.30).", ""]
-        lines += dominance(rows, t1)
+        lines += table1_markdown(t1) + dominance(rows, t1)
     return "\n".join(lines) + "\n"
+
+
+def table1_markdown(t1: Sequence[Mapping[str, Any]]) -> list[str]:
+    """The FRAMES all_tools prompted orchestrators and the Bayes router, with Table 1's cost ratios."""
+    lines = ["### FRAMES: Table 1's all_tools prompted orchestrators vs the Bayes router", "",
+             "| row | n | accuracy % [95% CI] | $ per task [95% CI] | cost ratio to GPT-5 basic_tools |",
+             "|---|---:|---:|---:|---:|"]
+    ref = next(r for r in t1 if r["policy"] == "table1:basic_tools:GPT-5")
+    for r in t1:
+        lines.append(f"| {r['policy'].removeprefix('table1:')} | {r['n']} | "
+                     f"{_ci(r, 'accuracy', 'acc_lo', 'acc_hi', '.1f')} | {_ci(r, 'cost_usd', 'cost_lo', 'cost_hi', '.4f')} | "
+                     f"{r['cost_usd'] / ref['cost_usd']:.2f} |")
+    return lines + ["", "Published Orchestrator-8B (table1.csv): FRAMES 76.3%, cost 9.2 vs GPT-5 basic_tools 30.2 "
+                    "(ratio 0.30).", ""]
 
 
 def dominance(rows: Sequence[Mapping[str, Any]], t1: Sequence[Mapping[str, Any]]) -> list[str]:
@@ -351,44 +355,19 @@ def dominance(rows: Sequence[Mapping[str, Any]], t1: Sequence[Mapping[str, Any]]
     learners = [r for r in rows if "seed" in r]
     if not learners or not prompted:
         return []
-    lines = ["| trained router (seed) | accuracy %, $ | all_tools rows it dominates (point) | ... with "
-             "non-overlapping intervals |", "|---|---|---|---|"]
+    lines = ["| trained router, preset (seed) | accuracy % [95% CI], $ [95% CI] | all_tools rows it dominates "
+             "(point) | ... with non-overlapping intervals |", "|---|---|---|---|"]
     for r in learners:
         point = [p for p in prompted if r["accuracy"] > p["accuracy"] and r["cost_usd"] < p["cost_usd"]]
         strict = [p for p in point if r["acc_lo"] > p["acc_hi"] and r["cost_hi"] < p["cost_lo"]]
         name = lambda ps: ", ".join(p["policy"].split(":")[-1] for p in ps) or "none"  # noqa: E731
-        lines.append(f"| {r['policy']} ({r['seed']}) | {r['accuracy']:.1f}, {r['cost_usd']:.4f} | {name(point)} | "
-                     f"{name(strict)} |")
+        lines.append(f"| {r['policy']} {r['preset']} ({r['seed']}) | {r['accuracy']:.1f} [{r['acc_lo']:.1f}, "
+                     f"{r['acc_hi']:.1f}], {r['cost_usd']:.4f} [{r['cost_lo']:.4f}, {r['cost_hi']:.4f}] | "
+                     f"{name(point)} | {name(strict)} |")
     return lines + ["", f"{len(prompted)} all_tools rows; the routers' n is the preset table's (a prefix of the "
-                    "same seeded task order), the prompted rows' the whole test split.", ""]
-
-
-@dataclass
-class DominanceConfig(RunConfig):
-    learners_from: str = field(default="results/routing.json", metadata={"help": "a routing run with learners"})
-    table1_from: str = field(default="results/routing_table1.json", metadata={"help": "a routing run with --table1"})
-    out: str = field(default="results/routing_dominance", metadata={"help": "output stem"})
-
-
-def dominance_main(argv: Sequence[str] | None = None) -> list[dict[str, Any]]:
-    """Set the trained routers of one recorded run against the all_tools rows of another (no new
-    episodes): ``python -c 'from benchmarks.routing import dominance_main; dominance_main()'``."""
-    import json
-
-    config = parse_run_config(argv, DominanceConfig(), dominance_main.__doc__)
-    learn = json.loads(Path(config.learners_from).read_text())
-    t1 = json.loads(Path(config.table1_from).read_text())
-
-    def run(_: DominanceConfig) -> list[dict[str, Any]]:
-        return [r for r in learn["rows"] if "seed" in r] + [r for r in t1["rows"] if r["preset"] == "table1"]
-
-    def md(rows: list[dict[str, Any]]) -> str:
-        return (f"Trained routers of `{config.learners_from}` (commit {learn['record']['git_commit'][:10]}) against the "
-                f"all_tools rows of `{config.table1_from}` (commit {t1['record']['git_commit'][:10]}).\n\n"
-                + "\n".join(dominance(rows, [r for r in rows if r["preset"] == "table1"])))
-
-    rows, _, _ = run_recorded("routing_dominance", config, run, markdown=md)
-    return rows
+                    "same seeded task order, the whole test split by default), the prompted rows' the whole test "
+                    "split. A point dominates with higher accuracy and lower $; 'non-overlapping' also needs both "
+                    "95% intervals apart.", ""]
 
 
 def mean_sd(values: Sequence[float], fmt: str = ".3f") -> str:
