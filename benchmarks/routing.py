@@ -54,6 +54,8 @@ class RoutingConfig(RunConfig):
     seeds: list[int] = field(default_factory=lambda: [0, 1, 2], metadata={"help": "learner seeds", "type": int})
     steps: int = field(default=1000, metadata={"help": "training env steps for each learner run"})
     workers: int = field(default=3, metadata={"help": "processes that train learner runs in parallel"})
+    resume_from: str = field(default="", metadata={
+        "help": "rows of an interrupted run (<out>.partial.json, same config) to keep instead of rerunning"})
     fit_tasks: int = field(default=40, metadata={"help": "train tasks of the Bayes router's evidence estimates"})
     fit_cost_tasks: int = field(default=5, metadata={"help": "train tasks of its cost/latency estimates"})
     table1: bool = field(default=False, metadata={"help": "also run Table 1's all_tools rows on FRAMES"})
@@ -166,7 +168,12 @@ def run(config: RoutingConfig) -> list[dict[str, Any]]:
     world = fit_world(fit_env, config.fit_tasks, seed=10_000, n_cost_tasks=config.fit_cost_tasks)
     fit_env.close()
     rows: list[dict[str, Any]] = []
+    kept = _resumed(config)
     for preset in progress(config.presets, "presets", config.progress):  # the limits and fixed rows
+        done = [r for r in kept if r["preset"] == preset and "seed" not in r]
+        if done:
+            rows += done
+            continue
         env = text_env("test", preset, config.max_turns)
         router = BayesRouter(world)
         predicted: list[float] = []
@@ -188,8 +195,11 @@ def run(config: RoutingConfig) -> list[dict[str, Any]]:
     if config.table1:
         rows += table1_rows(config, world)
         _checkpoint(config, rows)
+    finished = {(r["policy"], r["preset"], r["seed"]) for r in kept if "seed" in r}
+    rows += [r for r in kept if (r.get("policy"), r["preset"], r.get("seed")) in finished
+             and r["preset"] in config.learner_presets and r["policy"] in config.learners and r["seed"] in config.seeds]
     jobs = [(name, preset, seed, config) for preset in config.learner_presets for name in config.learners
-            for seed in config.seeds]
+            for seed in config.seeds if (name, preset, seed) not in finished]
     if config.workers > 1:  # independent runs: one process each (MiniLM is loaded once per process)
         import multiprocessing as mp
         from concurrent.futures import ProcessPoolExecutor
@@ -207,6 +217,15 @@ def run(config: RoutingConfig) -> list[dict[str, Any]]:
             _checkpoint(config, rows)
     Path(f"{config.out}.partial.json").unlink(missing_ok=True)
     return rows
+
+
+def _resumed(config: RoutingConfig) -> list[dict[str, Any]]:
+    """Rows of an interrupted run to keep (``--resume-from``); the table1 rows are always rerun."""
+    import json
+
+    if not config.resume_from:
+        return []
+    return [r for r in json.loads(Path(config.resume_from).read_text()) if r["preset"] != "table1"]
 
 
 def _checkpoint(config: RoutingConfig, rows: list[dict[str, Any]]) -> None:
