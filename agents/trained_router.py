@@ -63,13 +63,23 @@ class TrainedRouterPolicy:
         self.router, self.meta = load_router(path)
         self.view: Any = None
 
+    def why_not(self, env: gym.Env) -> str | None:
+        """Why this router cannot act on ``env`` (None if it can): its output layer is one logit per
+        item of the menu it was trained on, so another menu (HLE's, tau2's) is out of reach."""
+        from agents.menu import ToolMenu
+
+        labels = [it.label for it in ToolMenu.from_env(env).items]
+        if labels != list(self.meta["menu"]):
+            return (f"this env's menu {labels} is not the one the router was trained on {self.meta['menu']}: "
+                    "train a router on this env (python -m agents.trained_router)")
+        return None
+
     def begin(self, env: gym.Env, obs: Mapping[str, Any], info: Mapping[str, Any]) -> None:
         if self.view is None or self.view.env is not env:
+            reason = self.why_not(env)
+            if reason:
+                raise ValueError(reason)
             self.view = BudgetScaledView(env, int(self.meta["max_turns"]))
-            labels = [it.label for it in self.view.menu.items]
-            if labels != list(self.meta["menu"]):
-                raise ValueError(f"this env's menu {labels} is not the one the router was trained on "
-                                 f"{self.meta['menu']}: train a router on this env (python -m agents.trained_router)")
         self.view._task, self.view._history = obs["task"], []
 
     def act(self, obs: Mapping[str, Any], info: Mapping[str, Any]) -> Any:

@@ -12,6 +12,7 @@ torch = pytest.importorskip("torch")
 from agents.routers import MiniLMRouter, RouterConfig, train_router  # noqa: E402
 from agents.routing_view import RoutingView, mean_return, routing_policy  # noqa: E402
 from agents.toy_env import OneRightModelEnv  # noqa: E402
+from agents.trained_router import save_router  # noqa: E402
 
 THREE = ("answer-3", "answer-4", "answer-1")
 
@@ -214,3 +215,17 @@ def test_trained_router_checkpoint_round_trips_and_checks_the_menu(tmp_path):
         policy.begin(other, obs, info)
     with pytest.raises(FileNotFoundError, match="python -m agents.trained_router"):
         TrainedRouterPolicy(tmp_path / "missing.pt")
+
+
+def test_table_cells_skip_a_trained_router_where_its_menu_does_not_fit(tmp_path, monkeypatch):
+    """benchmarks.common.applicable asks a ``module:factory`` agent's ``why_not``: the shipped
+    router (FRAMES' menu) runs on FRAMES and is skipped, with the reason, on the toy env."""
+    from agents import trained_router
+    from benchmarks.common import applicable
+
+    view = toy_view()
+    save_router(MiniLMRouter(view.observation_space.shape[0], 3, hidden=8), view, tmp_path / "r.pt")
+    monkeypatch.setattr(trained_router, "SHIPPED", tmp_path / "r.pt")
+    assert applicable("agents.trained_router:shipped", OneRightModelEnv(models=THREE, right="answer-4")) is None
+    reason = applicable("agents.trained_router:shipped", OneRightModelEnv(models=THREE[:2], right="answer-3"))
+    assert reason and "not the one the router was trained on" in reason
