@@ -25,8 +25,9 @@ install: $(STAMP)
 demo: install
 	$(VENV)/bin/orchestra demo
 
+# -rs: every skipped test's reason is printed (the engine tests skip without `make vllm`/`make verl`/ray)
 test: install
-	$(PY) -m pytest $(PYTEST_ARGS)
+	$(PY) -m pytest -rs $(PYTEST_ARGS)
 
 bench: install
 	$(VENV)/bin/orchestra bench

@@ -17,13 +17,19 @@ time of one GRPO iteration (collect 2 tasks x 8 rollouts + score + one clipped-r
 vLLM also the adapter save + load), mean of ``iterations`` after one untimed warm-up. vLLM's
 server start is excluded (it is paid once per run).
 
+A second table isolates raw generation: ``c`` prompts of ``sweep_prompt_tokens`` random token
+ids, ``max_new_tokens`` each, at concurrency ``c`` in ``sweep_concurrency`` (HF: one batch of
+``c``; vLLM: ``c`` concurrent requests), tokens/s = generated tokens / wall time, best of
+``sweep_repeats``. It shows how each backend's rate grows with concurrency on this machine,
+which is where the speedup of the table above comes from (or fails to).
+
     python -m benchmarks.generation_backends --out results/generation_backends
 """
 from __future__ import annotations
 
 import argparse
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -42,6 +48,9 @@ class BackendsConfig(BenchConfig):
     collections: int = 1
     iterations: int = 1
     torch_threads: int = 1  # the trainer's (HF side); vLLM's server uses its own
+    sweep_concurrency: list[int] = field(default_factory=lambda: [1, 4, 16])
+    sweep_prompt_tokens: int = 400  # about the toy env's prompt
+    sweep_repeats: int = 3
     out: str = "results/generation_backends"
 
 
@@ -97,6 +106,27 @@ def measure(config: BackendsConfig, backend: str, model: str, server: Any, workd
             "collect_s": collect_s, "grpo_iteration_s": sum(times) / len(times)}
 
 
+def sweep(config: BackendsConfig, backend: str, generate: Any) -> list[dict[str, Any]]:
+    """Raw generation tokens/s at each concurrency (module docstring); ``generate`` is
+    ``LLMPolicy.generate``'s contract (HF's, or :class:`VLLMGeneration`'s)."""
+    import numpy as np
+
+    rng = np.random.default_rng(config.seed)
+    rows = []
+    for c in config.sweep_concurrency:
+        prompts = rng.integers(10, 1000, size=(c, config.sweep_prompt_tokens)).tolist()
+        generate(prompts, config.max_new_tokens)  # warm-up at this batch shape
+        best = None
+        for _ in range(config.sweep_repeats):
+            t0 = time.perf_counter()
+            tokens = sum(len(t) for t in generate(prompts, config.max_new_tokens))
+            rate = tokens / (time.perf_counter() - t0)
+            best = rate if best is None or rate > best else best
+        rows.append({"backend": backend, "concurrency": c, "prompt_tokens": config.sweep_prompt_tokens,
+                     "tokens_per_s": best})
+    return rows
+
+
 def run(config: BackendsConfig) -> list[dict[str, Any]]:
     import tempfile
 
@@ -107,16 +137,29 @@ def run(config: BackendsConfig) -> list[dict[str, Any]]:
 
     torch.set_num_threads(config.torch_threads)  # OpenMP spin-waits stall on oversubscribed cores
     model = str(build_tiny_lm(hidden_size=config.hidden_size, heads=config.heads))
-    rows = []
+    from agents.scaleout.vllm_generation import VLLMGeneration
+
+    rows, sweeps = [], []
     with tempfile.TemporaryDirectory() as tmp:
         rows.append(measure(config, "hf", model, None, Path(tmp)))
+        sweeps += sweep(config, "hf", _policy(config, model).generate)
         with VLLMServer(model, "policy", lora=True, max_lora_rank=8, max_model_len=config.max_context_tokens) as server:
             rows.append(measure(config, "vllm", model, server, Path(tmp)))
+            client = VLLMGeneration(server.base_url, seed=None, max_concurrency=max(config.sweep_concurrency))
+            try:
+                sweeps += sweep(config, "vllm", client.generate)
+            finally:
+                client.close()
     hf = rows[0]
     for row in rows:
+        row["kind"] = "grpo"
         row["generation_speedup"] = row["generate_tokens_per_s"] / hf["generate_tokens_per_s"]
         row["iteration_speedup"] = hf["grpo_iteration_s"] / row["grpo_iteration_s"]
-    return rows
+    hf_rate = {r["concurrency"]: r["tokens_per_s"] for r in sweeps if r["backend"] == "hf"}
+    for row in sweeps:
+        row["kind"] = "sweep"
+        row["speedup_vs_hf"] = row["tokens_per_s"] / hf_rate[row["concurrency"]]
+    return rows + sweeps
 
 
 def main(argv: Sequence[str] | None = None, config: BackendsConfig | None = None) -> list[dict[str, Any]]:
@@ -129,8 +172,13 @@ def main(argv: Sequence[str] | None = None, config: BackendsConfig | None = None
     config = config or parse_config(argv, BackendsConfig(), __doc__, extra)
     rows, record, paths = run_recorded("generation_backends", config, run)
     md = Path(config.out).with_suffix(".md")
+    load = f", {record.cpus} CPUs, load average {record.load_avg[0]:.1f} at the start" if record.load_avg else ""
     md.write_text(f"Generation backends: commit {record.git_commit}, seed {record.seed}, "
-                  f"{record.duration_s:.0f} s run.\n\n" + markdown_table(rows) + "\n")
+                  f"{record.duration_s:.0f} s run{load}.\n\n"
+                  "*16 concurrent multi-turn rollouts and one GRPO iteration*\n\n"
+                  + markdown_table([r for r in rows if r["kind"] == "grpo"]) + "\n\n"
+                  "*raw generation at concurrency c*\n\n"
+                  + markdown_table([r for r in rows if r["kind"] == "sweep"]) + "\n")
     print(md.read_text())
     print(f"wrote {', '.join(map(str, paths))}, {md}")
     return rows

@@ -163,3 +163,114 @@ def test_a_forked_process_gets_its_own_pool_and_leaves_the_parents_alone():
     result = box.run("import sys; print(sys.stdin.read())", stdin="parent")
     assert result.stdout == "parent\n" and box.warm_runs == 1
     box.close()
+
+
+# ------------------------------------------------------------- a SIGKILLed host leaves no spare
+_HOST = """
+import os, subprocess, sys, time
+from orchestra_env.tools.sandbox import SubprocessSandbox
+box = SubprocessSandbox(timeout_s=5, memory_mb=512, warm_pool=2)
+assert box.warm_up() == 2
+holder = None
+if sys.argv[1] == "pipes-held-elsewhere":  # a process that outlives us keeps the spares' stdin open
+    fds = [w.proc.stdin.fileno() for w in box._pool._ready]
+    holder = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"], pass_fds=fds)
+print(holder.pid if holder else 0, *[w.proc.pid for w in box._pool._ready], flush=True)
+if sys.argv[1] == "churn":  # killed while spares are being started and handed out
+    sys.stdin.readline()
+    while True:
+        box.run("print(1)")
+time.sleep(60)
+"""
+
+
+def _spare_processes(marker: str) -> list[str]:
+    """Live processes whose command line names ``marker`` (each spare's bwrap binds its run
+    folder, which lies under the host's TMPDIR)."""
+    from pathlib import Path
+
+    return [p.name for p in Path("/proc").iterdir() if p.name.isdigit() and _cmdline_has(p, marker)]
+
+
+@pytest.mark.parametrize("case", ["idle", "churn", "pipes-held-elsewhere"])
+def test_a_sigkilled_host_leaves_no_spare_behind(case, tmp_path):
+    """Nothing in a SIGKILLed host runs, so its spares must end without it. Two reapers do
+    that, either alone enough: bwrap's ``--die-with-parent`` (the kernel's parent-death signal
+    on bwrap itself and the sandbox) and the spare's stdin, whose end-of-file ends a prelude
+    still waiting for its program. ``pipes-held-elsewhere`` defeats the second (a surviving
+    process keeps the write ends open); ``churn`` kills the host while spares start."""
+    import signal
+    import subprocess
+    import sys
+
+    tmp = tmp_path / "host-tmp"
+    tmp.mkdir()
+    tmp.chmod(0o755)
+    env = {**os.environ, "TMPDIR": str(tmp)}
+    stderr = open(tmp_path / "host.err", "w+")
+    host = subprocess.Popen([sys.executable, "-c", _HOST, case], env=env, stdin=subprocess.PIPE,
+                            stdout=subprocess.PIPE, stderr=stderr, text=True)
+    holder = 0
+    try:
+        holder, *spares = map(int, host.stdout.readline().split())
+        assert len(spares) == 2 and _spare_processes(str(tmp)), "the host started no spare"
+        if case == "churn":
+            host.stdin.write("go\n")
+            host.stdin.flush()
+            time.sleep(1.0)
+        assert host.poll() is None, f"the host ended by itself: {(tmp_path / 'host.err').read_text()[-2000:]}"
+        host.send_signal(signal.SIGKILL)
+        host.wait(timeout=10)
+        deadline = time.monotonic() + 10.0
+        while (left := _spare_processes(str(tmp))) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert not left, f"processes of the killed host's spares still run: {left}"
+    finally:
+        if host.poll() is None:
+            host.kill()
+        host.wait(timeout=10)
+        stderr.close()
+        if holder:
+            os.kill(holder, signal.SIGKILL)
+
+
+def test_a_fork_during_a_spares_start_leaves_the_child_no_copy_of_its_pipes():
+    """The stdin reaper needs the host to hold the only write end. A fork while a spare is
+    being started (its pipes exist, it is not listed yet) must wait until it is listed, so
+    the child closes its copy with the others (without the wait this child keeps it open)."""
+    import subprocess
+
+    from orchestra_env.tools.sandbox.isolation import RunDir
+    from orchestra_env.tools.sandbox.pool import WarmPool, Worker
+
+    started, fds = threading.Event(), []
+
+    def slow_spawn() -> Worker:
+        proc = subprocess.Popen(["sleep", "30"], stdin=subprocess.PIPE, start_new_session=True)
+        report = os.pipe()
+        os.close(report[1])
+        fds.append(proc.stdin.fileno())
+        started.set()
+        time.sleep(0.5)  # the fork below lands here
+        return Worker(proc, RunDir.create(), report[0])
+
+    pool = WarmPool(slow_spawn, size=1)
+    try:
+        assert started.wait(10)
+        read_end, write_end = os.pipe()
+        pid = os.fork()
+        if pid == 0:
+            try:
+                os.fstat(fds[0])
+                os.write(write_end, b"open")
+            except OSError:
+                os.write(write_end, b"closed")
+            finally:
+                os._exit(0)
+        os.close(write_end)
+        os.waitpid(pid, 0)
+        child_saw = os.read(read_end, 10)
+        os.close(read_end)
+        assert child_saw == b"closed"
+    finally:
+        pool.close()

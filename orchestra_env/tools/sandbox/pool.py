@@ -10,6 +10,14 @@ deleted exactly as on the cold path, so every guarantee of docs/sandbox.md holds
 The spares are started from one long-lived thread because the kernel's parent-death
 signal (``PR_SET_PDEATHSIG``, bwrap's ``--die-with-parent``) fires when the *thread* that
 forked a child ends: a spare forked by a short-lived caller thread would die with it.
+
+A SIGKILLed host runs no cleanup, so two reapers outside it end its spares, either one
+enough (tests/test_sandbox_pool.py kills a host to check): the kernel's parent-death signal,
+which bwrap's ``--die-with-parent`` sets on bwrap itself and on the sandbox, and the spare's
+stdin, whose end of file ends a prelude still waiting for its program. The second needs the
+host to be the only holder of the write end: a forked child closes its copies
+(:meth:`WarmPool.forget_after_fork`), and a fork waits while a spare is being started
+(``_SPAWNING``) so that no child inherits the pipes of a spare it does not know of yet.
 """
 from __future__ import annotations
 
@@ -94,19 +102,22 @@ class WarmPool:
                 self._cond.wait_for(lambda: self._closed or len(self._ready) + self._taken < self.size)
                 if self._closed:
                     return
-            try:
-                worker = self._spawn()
-            except Exception:  # noqa: BLE001 - the cold path reports the real error to the caller
-                self.spawn_errors += 1
-                with self._cond:
-                    self._cond.wait(timeout=min(5.0, 0.1 * 2 ** min(self.spawn_errors, 6)))
-                continue
+            with _SPAWNING:  # a fork now waits until the new spare is listed (module docstring)
+                try:
+                    worker = self._spawn()
+                except Exception:  # noqa: BLE001 - the cold path reports the real error to the caller
+                    worker = None
+                    self.spawn_errors += 1
+                if worker is not None:
+                    with self._cond:
+                        if self._closed:
+                            worker.discard()
+                            return
+                        self._ready.append(worker)
+                        self._cond.notify_all()
+                        continue
             with self._cond:
-                if self._closed:
-                    worker.discard()
-                    return
-                self._ready.append(worker)
-                self._cond.notify_all()
+                self._cond.wait(timeout=min(5.0, 0.1 * 2 ** min(self.spawn_errors, 6)))
 
     @property
     def closed(self) -> bool:
@@ -145,6 +156,10 @@ class WarmPool:
 
 
 _LIVE_POOLS: "weakref.WeakSet[WarmPool]" = weakref.WeakSet()
+#: Held from a spare's fork to its listing in ``_ready``, and by ``os.fork`` (register_at_fork
+#: below). Reentrant: ``Popen`` without ``preexec_fn`` runs no fork hooks, but a spawn that
+#: did would otherwise deadlock on itself.
+_SPAWNING = threading.RLock()
 
 
 class _Janitor:
@@ -188,7 +203,27 @@ def _after_fork_in_child() -> None:
     JANITOR.__init__()  # its thread did not survive the fork, its lock may be held
 
 
-os.register_at_fork(after_in_child=_after_fork_in_child)
+_FORKING = threading.local()
+
+
+def _before_fork() -> None:
+    # bounded: a spawn that waited on a lock the forking thread holds must not hang the fork
+    _FORKING.held = _SPAWNING.acquire(timeout=5.0)
+
+
+def _release_after_fork() -> None:
+    if getattr(_FORKING, "held", False):
+        _FORKING.held = False
+        _SPAWNING.release()
+
+
+def _after_fork_in_child_locked() -> None:
+    _release_after_fork()
+    _after_fork_in_child()
+
+
+os.register_at_fork(before=_before_fork, after_in_parent=_release_after_fork,
+                    after_in_child=_after_fork_in_child_locked)
 
 
 @atexit.register

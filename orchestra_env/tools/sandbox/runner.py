@@ -48,19 +48,20 @@ class Limits:
 
 
 def _nproc_limit(max_processes: int) -> int:
-    """RLIMIT_NPROC counts *all* processes of the real uid. Root is exempt and a root bwrap
-    child becomes ``nobody`` (who runs nothing else), so the bare number is right there;
-    an ordinary user already runs some processes, so grant ``max_processes`` more."""
-    if os.geteuid() == 0:
-        return max_processes
-    uid = os.getuid()
-    mine = 0
+    """RLIMIT_NPROC counts *all* processes of the real uid, so grant ``max_processes`` more than
+    that uid already runs: an ordinary user's other processes, or, for root (whose bwrap child
+    becomes ``nobody``), the other sandboxes already running as ``nobody`` (the warm spares of
+    every env on the host: a fixed 64 made the 65th spare of a vector env fail)."""
+    from orchestra_env.tools.sandbox.isolation import NOBODY
+
+    uid = NOBODY[0] if os.geteuid() == 0 else os.getuid()
+    theirs = 0
     for entry in os.scandir("/proc"):
         try:
-            mine += entry.name.isdigit() and entry.stat().st_uid == uid
+            theirs += entry.name.isdigit() and entry.stat().st_uid == uid
         except OSError:
             continue
-    return mine + max_processes
+    return theirs + max_processes
 
 
 @dataclass(frozen=True)
