@@ -56,6 +56,8 @@ class RoutingConfig(RunConfig):
     workers: int = field(default=3, metadata={"help": "processes that train learner runs in parallel"})
     resume_from: str = field(default="", metadata={
         "help": "rows of an interrupted run (<out>.partial.json, same config) to keep instead of rerunning"})
+    resume_only: bool = field(default=False, metadata={
+        "help": "with --resume-from: record the kept learner rows and train no missing ones (say so when quoting)"})
     fit_tasks: int = field(default=40, metadata={"help": "train tasks of the Bayes router's evidence estimates"})
     fit_cost_tasks: int = field(default=5, metadata={"help": "train tasks of its cost/latency estimates"})
     table1: bool = field(default=False, metadata={"help": "also run Table 1's all_tools rows on FRAMES"})
@@ -199,7 +201,7 @@ def run(config: RoutingConfig) -> list[dict[str, Any]]:
     rows += [r for r in kept if (r.get("policy"), r["preset"], r.get("seed")) in finished
              and r["preset"] in config.learner_presets and r["policy"] in config.learners and r["seed"] in config.seeds]
     jobs = [(name, preset, seed, config) for preset in config.learner_presets for name in config.learners
-            for seed in config.seeds if (name, preset, seed) not in finished]
+            for seed in config.seeds if (name, preset, seed) not in finished and not config.resume_only]
     if config.workers > 1:  # independent runs: one process each (MiniLM is loaded once per process)
         import multiprocessing as mp
         from concurrent.futures import ProcessPoolExecutor
