@@ -410,8 +410,10 @@ def record_and_print(name: str, config: RunConfig, run: Callable[[Any], list[dic
 def main(argv: Sequence[str] | None = None, config: RoutingConfig | None = None) -> list[dict[str, Any]]:
     config = config or parse_run_config(argv, RoutingConfig(), __doc__)
     return record_and_print("routing", config, run, lambda rows: (
-        f"FRAMES-v0 test split, max_turns {config.max_turns}, learners at {config.steps} env steps.\n\n"
-        + markdown(rows, config.steps)))
+        f"FRAMES-v0 test split, max_turns {config.max_turns}, learners at {config.steps} env steps."
+        + (" Learner rows: the runs that had finished when the run was stopped (--resume-only); a "
+           "(learner, preset) missing below was not run to the end." if config.resume_only else "")
+        + "\n\n" + markdown(rows, config.steps)))
 
 
 if __name__ == "__main__":
