@@ -24,7 +24,11 @@ class PolicyConfig:
     """How to build the policy (every field is an ``agents.train`` flag)."""
 
     model: str = "tiny"
-    """A hub id, a local folder, or ``"tiny"`` / ``"tiny-llama"`` (:mod:`orchestra_env.tiny_lm`, no download)."""
+    """A hub id, a local folder, or ``"tiny"`` / ``"tiny-llama"`` / ``"tiny-peaked"`` (the tiny Qwen3
+    with its final norm x16, so LoRA can make it emit whole tool calls) (:mod:`orchestra_env.tiny_lm`, no download)."""
+    start_from: str | None = None
+    """A LoRA adapter folder (e.g. ``orchestra sft``'s output) merged into the base weights before
+    the new adapter is added: training starts from that policy, and the KL reference is it."""
     lora_rank: int = 16
     """Rank of the LoRA adapter (the only weights that train unless ``full_finetune``)."""
     lora_alpha: int = 32
@@ -51,6 +55,13 @@ class PolicyConfig:
     """A torch device; ``auto`` picks cuda when available."""
     gradient_checkpointing: bool = False
     """Recompute activations in the backward pass: less memory for long contexts, more compute."""
+    tool_schemas: bool = True
+    """Render the env's tool schemas in the prompt. False leaves them out (the FRAMES prompt
+    shrinks ~7x): for small CPU runs whose policy learns a fixed menu by SFT; it cannot then read
+    a new tool's description."""
+    max_output_chars: int | None = None
+    """Cut each tool output to this many characters in the policy's own prompt (the env, its
+    experts and the judge still see all of it); None keeps everything."""
 
 
 class LLMPolicy:
@@ -77,6 +88,8 @@ class LLMPolicy:
         if self.tokenizer.chat_template is None:
             raise ValueError(f"{config.model} has no chat template; use an instruct/chat model")
         base = AutoModelForCausalLM.from_pretrained(path, dtype=dtype)
+        if config.start_from:
+            base = _merged(base, config.start_from)
         if config.gradient_checkpointing:
             base.gradient_checkpointing_enable()
             base.config.use_cache = False
@@ -212,16 +225,33 @@ class LLMPolicy:
             self.value_head.load_state_dict(torch.load(path / "value_head.pt", map_location=self.device))
 
 
+PEAKED_LOGIT_SCALE = 16.0
+
+
 def _resolve_model(name: str) -> str:
     if name == "tiny":
         from orchestra_env.tiny_lm import build_tiny_lm
 
         return str(build_tiny_lm())
+    if name == "tiny-peaked":
+        from orchestra_env.tiny_lm import build_tiny_lm
+
+        return str(build_tiny_lm(logit_scale=PEAKED_LOGIT_SCALE))
     if name.startswith("tiny-"):  # tiny-llama, tiny-qwen3
         from orchestra_env.tiny_lm import build_tiny_lm
 
         return str(build_tiny_lm(arch=name.removeprefix("tiny-")))
     return name
+
+
+def _merged(base: Any, adapter: str) -> Any:
+    """``base`` with the LoRA adapter saved at ``adapter`` folded into its weights."""
+    from peft import PeftModel
+
+    if not (Path(adapter) / "adapter_config.json").is_file():
+        raise FileNotFoundError(f"start_from={adapter!r} holds no adapter_config.json; pass the folder "
+                                "`orchestra sft` (or LLMPolicy.save) wrote")
+    return PeftModel.from_pretrained(base, adapter).merge_and_unload()
 
 
 def _with_lora(base: Any, config: PolicyConfig) -> Any:

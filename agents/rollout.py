@@ -46,10 +46,13 @@ class TokenSequence:
         tools = list(getattr(env.unwrapped, "tool_schemas", []) or []) or None
         system = obs.get("preference", "")
         probe = [{"role": "system", "content": system}, {"role": "user", "content": "x"}]
-        if tools and policy.render(probe, tools, True) == policy.render(probe, None, True):
+        if not policy.config.tool_schemas:
+            tools = None  # the menu is learned (agents.sft), not read: a much shorter prompt
+        elif tools and policy.render(probe, tools, True) == policy.render(probe, None, True):
             system = f"{system}\n\nTools (call one per turn):\n{obs['tools']}"  # template ignores tools
             tools = None
-        task = obs["task"] + (f"\n\n{obs['output']}" if obs.get("output") else "")
+        first = clip_output(obs.get("output") or "", policy.config.max_output_chars)
+        task = obs["task"] + (f"\n\n{first}" if first else "")
         return cls(policy, tools, [{"role": "system", "content": system}, {"role": "user", "content": task}])
 
     def add_action(self, ids: Sequence[int]) -> str:
@@ -68,6 +71,7 @@ class TokenSequence:
 
     def add_output(self, output: str) -> None:
         """Append the tool output as the template renders a ``tool`` turn (not trained)."""
+        output = clip_output(output, self.policy.config.max_output_chars)
         head = self.policy.render(self.messages, self.tools, add_generation_prompt=False)
         self.messages.append({"role": "tool", "content": output})
         tail = self.policy.render(self.messages, self.tools, add_generation_prompt=True)
@@ -81,6 +85,11 @@ class TokenSequence:
         ids = self.policy.encode(glue + tail[len(head):])
         self.token_ids += ids
         self.policy_mask += [0] * len(ids)
+
+
+def clip_output(text: str, limit: int | None) -> str:
+    """``text`` cut to ``limit`` characters with a marker (the policy's view only)."""
+    return text if limit is None or len(text) <= limit else text[:limit] + " [...]"
 
 
 @dataclass

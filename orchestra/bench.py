@@ -46,6 +46,7 @@ BENCHMARKS: dict[str, Benchmark] = {
     "unseen-tools": Benchmark("benchmarks.unseen_tools", "the description router on a catalogue with unseen models and prices"),
     "reproduce": Benchmark("benchmarks.reproduce_table1", "ToolOrchestra's Table 1, published vs the simulated world"),
     "trl-throughput": Benchmark("benchmarks.trl_env_throughput", "TRL's GRPOTrainer on an env vs our GRPO"),
+    "train-llm-policy": Benchmark("benchmarks.train_llm_policy", "LLM policy: base vs SFT vs SFT+GRPO on the tiny model, 3 seeds (minutes)"),
     "tau2-parity": Benchmark("benchmarks.tau2_parity", "our tau2 envs vs tau2-bench itself on action sequences (needs its venv)"),
 }
 

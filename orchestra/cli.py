@@ -45,6 +45,7 @@ COMMANDS: dict[str, Command] = {
                           "start a vLLM server (its own venv, `make vllm`) for a local model on loopback"),
     "glpft": Command("agents.multi_agent.cli:main", "train and evaluate an alpha-UMi team (planner / caller / summarizer) by GLPFT"),
     "moat": Command("agents.multi_agent.moat:main", "MOAT: align a planner and an executor by alternating DPO and SFT stages"),
+    "sft": Command("agents.sft:main", "SFT warm start of the LLM policy (LoRA) on Bayes-router / baseline trajectories"),
     "serve-env": Command("orchestra_env.integrations.openenv_server:main",
                          "serve an env id over OpenEnv's HTTP/WebSocket API on 127.0.0.1"),
 }

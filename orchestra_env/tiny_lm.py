@@ -68,8 +68,15 @@ def build_tiny_lm(
     layers: int = 2,
     heads: int = 4,
     seed: int = 0,
+    logit_scale: float = 1.0,
 ) -> Path:
     """Write (or reuse) a tiny model folder loadable by ``AutoModelForCausalLM``/``AutoTokenizer``.
+
+    ``logit_scale`` multiplies the final RMS norm's weight. At 1 the random model's logits are
+    flat (std ~0.16 over the vocabulary: no hidden state puts more than ~26% on one token) and
+    LoRA, which leaves that norm and the tied embedding frozen, cannot make it emit a 37-token tool
+    call reliably; at 16 a hidden state can put ~99.9% on a token, as a trained LM's can, so
+    what a LoRA adapter must learn is a hidden state (``"tiny-peaked"`` in :mod:`agents.policy`).
 
     Without ``path`` the model goes to ``cache_dir("tiny_lm", <params>)``. A folder already built
     with the same parameters is returned untouched, so calling this in every test is cheap.
@@ -81,6 +88,8 @@ def build_tiny_lm(
     if hidden_size % heads:
         raise ValueError(f"hidden_size ({hidden_size}) must be divisible by heads ({heads})")
     params = dict(arch=arch, vocab_size=vocab_size, hidden_size=hidden_size, layers=layers, heads=heads, seed=seed, version=BUILD_VERSION)
+    if logit_scale != 1.0:  # absent at 1: existing caches stay valid
+        params["logit_scale"] = float(logit_scale)
     target = Path(path) if path is not None else _default_dir(params)
     marker = target / "tiny_lm.json"
     if marker.is_file() and json.loads(marker.read_text()) == params:
@@ -91,7 +100,13 @@ def build_tiny_lm(
     try:
         tokenizer = _train_tokenizer(vocab_size)
         tokenizer.save_pretrained(staging)
-        _build_model(tokenizer, arch, hidden_size, layers, heads, seed).save_pretrained(staging)
+        model = _build_model(tokenizer, arch, hidden_size, layers, heads, seed)
+        if logit_scale != 1.0:
+            import torch
+
+            with torch.no_grad():
+                model.model.norm.weight.mul_(float(logit_scale))
+        model.save_pretrained(staging)
         (staging / "tiny_lm.json").write_text(json.dumps(params))
         if target.exists():
             shutil.rmtree(target)

@@ -51,6 +51,8 @@ class AlphaUMiAgent:
     single: bool = False
     max_new_tokens: int = 96
     max_length: int = 1024
+    constrained: bool = False  # tool names and string values chosen from the env's tools / the history
+
 
     def __post_init__(self) -> None:
         self.history = History()
@@ -75,7 +77,8 @@ class AlphaUMiAgent:
 
     # ------------------------------------------------------------------ the two loops
     def _gen(self, role: str, prompt: str) -> str:
-        return self.team.generate(role, prompt, self.max_new_tokens, self.max_length)
+        tools = self.docs.names if self.constrained and role in ("caller", "backbone") else None
+        return self.team.generate(role, prompt, self.max_new_tokens, self.max_length, tools=tools)
 
     def _team(self) -> TurnRecord:
         past = self.history.render(self.prompt)

@@ -180,10 +180,13 @@ class Team:
             return self.peft
         return self.models[role]
 
-    def generate(self, role: str, prompt: str, max_new_tokens: int = 96, max_length: int = 1024) -> str:
+    def generate(self, role: str, prompt: str, max_new_tokens: int = 96, max_length: int = 1024,
+                 tools: Sequence[str] | None = None) -> str:
         """Greedy continuation of ``prompt`` by ``role``, stopped at the end marker. The prompt
         keeps its newest ``max_length - PROMPT_SLACK`` tokens: training prompts were cut to
-        ``max_length`` minus their target, so a short target saw nearly that much context."""
+        ``max_length`` minus their target, so a short target saw nearly that much context.
+        With ``tools``, the tool name and string values of a call are chosen among those tools
+        and the prompt's spans (:func:`agents.multi_agent.decoding.constrained_generate`)."""
         import torch
 
         model = self._model(role)
@@ -191,6 +194,13 @@ class Team:
         ids = ids[-max(1, max_length - PROMPT_SLACK):]
         was_training = model.training
         model.eval()
+        if tools is not None:
+            from agents.multi_agent.decoding import constrained_generate
+
+            text = constrained_generate(model, self.tokenizer, prompt, ids, tools, max_new_tokens, END.strip())
+            if was_training:
+                model.train()
+            return text
         with torch.no_grad():
             out = model.generate(torch.tensor([ids]), attention_mask=torch.ones(1, len(ids), dtype=torch.long),
                                  max_new_tokens=max_new_tokens, do_sample=False,

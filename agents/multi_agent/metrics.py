@@ -104,13 +104,18 @@ class StaticScores:
 
 
 def static_metrics(team: Any, trajectories: Iterable[Trajectory], prompt: PromptConfig = PromptConfig(),
-                   single: bool = False, max_new_tokens: int = 96, max_length: int = 1024) -> StaticScores:
-    """Plan ACC, Action EM, argument F1, hallucination and Rouge-L on reference trajectories."""
+                   single: bool = False, max_new_tokens: int = 96, max_length: int = 1024,
+                   constrained: bool = False) -> StaticScores:
+    """Plan ACC, Action EM, argument F1, hallucination and Rouge-L on reference trajectories
+    (``constrained``: calls decoded as :class:`~agents.multi_agent.alpha_umi.AlphaUMiAgent`
+    does with ``constrained=True``; hallucination is then 0 by construction)."""
     plan_hits = em = f1 = rouge = 0.0
     steps = calls = made = hallucinated = conclusions = 0
-    gen = lambda role, p: team.generate(role, p, max_new_tokens, max_length)  # noqa: E731
     for traj in trajectories:
         docs, names = traj.docs, set(traj.tools)
+        tools = docs.names if constrained else None
+        gen = lambda role, p: team.generate(role, p, max_new_tokens, max_length,  # noqa: E731
+                                            tools=tools if role in ("caller", "backbone") else None)
         history = History()
         history.add("user", traj.query)
         for step in traj.steps:
