@@ -149,9 +149,12 @@ class BayesRouter(MenuPolicy):
     split of the same benchmark. ``weights`` default to the acting env's ``CostLatencyPenalty``.
     """
 
-    def __init__(self, world: WorldModel, weights: PenaltyWeights | None = None, seed: int = 0) -> None:
+    def __init__(self, world: WorldModel, weights: PenaltyWeights | None = None, seed: int = 0,
+                 use_categories: bool = True) -> None:
         super().__init__(seed)
         self.world = world
+        self.use_categories = use_categories  # False: skills at the benchmark's average (what a
+        # learner that cannot infer the task's categories from its text can know)
         self.fixed_weights = weights
         self.weights = weights or PenaltyWeights()
         self.belief = 0.0
@@ -168,7 +171,8 @@ class BayesRouter(MenuPolicy):
         self.avoid = set(env.unwrapped.episode.preference.avoid)
         task = env.unwrapped.episode.task  # read for its benchmark and categories only
         cal = self.world.calibration
-        self._skills = {alias: cal.skill(model, task.benchmark, task.categories)
+        categories = task.categories if self.use_categories else ()
+        self._skills = {alias: cal.skill(model, task.benchmark, categories)
                         for alias, model in self.world.models.items()}
         self.belief, self.searched, self._last = 0.0, (), None
         self._value.cache_clear()
@@ -223,35 +227,47 @@ class BayesRouter(MenuPolicy):
         b_claim = (b * (q + 0.5 * (1 - q)) + (1 - b) * s) / p_claim if p_claim > 0 else b
         return p_none, min(1.0, b_claim), min(1.0, b_none)
 
+    def action_values(self, searched: tuple[str, ...] = (), b: float = 0.0, turns_left: int | None = None
+                      ) -> dict[str, float]:
+        """Expected reward-to-go of each allowed item now (then acting optimally): how far the
+        best plan is from the next best, i.e. how much a learner must resolve. Call after ``begin``."""
+        assert self.env is not None and self.menu is not None, "call begin(env, obs, info) first"
+        turns = int(self.env.unwrapped.max_turns) if turns_left is None else turns_left
+        values = {item.label: self._q(item, searched, round(b, BELIEF_DECIMALS), turns) for item in self.menu.items
+                  if item.alias not in self.avoid and item.tool not in self.avoid}
+        return {k: v for k, v in values.items() if v is not None}
+
+    def _q(self, item: MenuItem, searched: tuple[str, ...], b: float, turns_left: int) -> float | None:
+        """Expected reward-to-go of ``item`` now, then the optimal plan (None: a tool not modelled)."""
+        k = len(searched)
+        q = -self._penalty(item.label, k)
+        if item.tool == "answer":
+            s = self._skills[item.alias or ""]
+            return q + self.weights.alpha * (s + (1 - s) * self.world.calibration.evidence_boost * b)
+        if turns_left == 1:
+            return q  # the episode is truncated unanswered: outcome 0, the call still billed
+        if item.tool == "search":
+            b2 = round(self._after_search(searched, b, item.label), BELIEF_DECIMALS)
+            after = tuple(sorted(searched + (item.label,))) if k < MAX_SEARCHES else searched
+            return q + self._value(after, b2, turns_left - 1)[0]
+        if item.tool == "enhance_reasoning":
+            p_none, b_claim, b_none = self._after_reasoner(b, item.alias or "")
+            q += (1 - p_none) * self._value(searched, round(b_claim, BELIEF_DECIMALS), turns_left - 1)[0]
+            return q + p_none * self._value(searched, round(b_none, BELIEF_DECIMALS), turns_left - 1)[0]
+        return None
+
     @lru_cache(maxsize=200_000)
     def _value(self, searched: tuple[str, ...], b: float, turns_left: int) -> tuple[float, str]:
         """(max expected reward-to-go, the label that reaches it)."""
         assert self.menu is not None
         if turns_left <= 0:
             return 0.0, ""
-        k = len(searched)
-        boost = self.world.calibration.evidence_boost
         best, best_label = -np.inf, ""
         for item in self.menu.items:
             if item.alias in self.avoid or item.tool in self.avoid:
                 continue
-            q = -self._penalty(item.label, k)
-            if item.tool == "answer":
-                s = self._skills[item.alias or ""]
-                q += self.weights.alpha * (s + (1 - s) * boost * b)
-            elif turns_left == 1:
-                pass  # the episode is truncated unanswered: outcome 0, the call still billed
-            elif item.tool == "search":
-                b2 = round(self._after_search(searched, b, item.label), BELIEF_DECIMALS)
-                after = tuple(sorted(searched + (item.label,))) if k < MAX_SEARCHES else searched
-                q += self._value(after, b2, turns_left - 1)[0]
-            elif item.tool == "enhance_reasoning":
-                p_none, b_claim, b_none = self._after_reasoner(b, item.alias or "")
-                q += (1 - p_none) * self._value(searched, round(b_claim, BELIEF_DECIMALS), turns_left - 1)[0]
-                q += p_none * self._value(searched, round(b_none, BELIEF_DECIMALS), turns_left - 1)[0]
-            else:
-                continue  # a tool the model does not describe
-            if q > best + 1e-12:
+            q = self._q(item, searched, b, turns_left)
+            if q is not None and q > best + 1e-12:
                 best, best_label = q, item.label
         return float(best), best_label
 

@@ -5,7 +5,9 @@ Each agent runs with ``max_turns`` = 10, 20, 50 and 100; one curve per agent joi
 point; the defaults include agents that spend more turns when they have them (``random``
 stops only when it happens to answer; ``oracle:searches=100`` keeps searching until some
 answer model would be right or the budget runs out; ``thorough`` gathers evidence until one
-turn before the budget, capped at 49 calls, so its 50 and 100 points coincide).
+turn before the budget, capped at 49 calls, so its 50 and 100 points coincide). The trained
+router (``agents.trained_router:shipped``, our GRPO at a 4-turn budget, FRAMES' menu only: skipped
+on HLE) reads its turn feature on its training scale, so larger budgets only give it room.
 
     python -m benchmarks.budget_curves --n 20 --out results/budget_curves
     orchestra bench budget --budgets 10 20 --envs FRAMES
@@ -28,7 +30,8 @@ DEFAULT_BUDGETS = (10, 20, 50, 100)
 class BudgetConfig(BenchConfig):
     envs: list[str] = field(default_factory=lambda: ["FRAMES", "HLE"])
     policies: list[str] = field(
-        default_factory=lambda: ["random", "heuristic:searches=3", "oracle:searches=100", "thorough"])
+        default_factory=lambda: ["random", "heuristic:searches=3", "oracle:searches=100", "thorough",
+                                 "agents.trained_router:shipped"])
     budgets: list[int] = field(default_factory=lambda: list(DEFAULT_BUDGETS))
     out: str = "results/budget_curves"
 

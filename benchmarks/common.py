@@ -239,6 +239,10 @@ def applicable(policy: str, env: Any) -> str | None:
     The oracle looks ahead by calling the ``answer`` tool on a copy of the episode; envs without
     one (tau2, ToolScale) have nothing to look ahead with.
     """
+    module, colon, _ = policy.partition(":")
+    if colon and "." in module:  # an agent of yours may say where it cannot run (a trained router's menu)
+        why_not = getattr(make_policy(policy), "why_not", None)
+        return why_not(env) if why_not else None
     if parse_policy(policy)[0] == "oracle" and "answer" not in env.unwrapped.tools:
         return "needs an answer tool"
     return None

@@ -31,7 +31,8 @@ from typing import Any, Mapping, Sequence
 import gymnasium as gym
 import numpy as np
 
-from benchmarks.common import BenchConfig, parse_config, progress, run_recorded
+from benchmarks.common import RunConfig, parse_run_config, progress
+from benchmarks.routing import record_and_print
 from benchmarks.stats import bootstrap_mean, wilson
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -44,18 +45,28 @@ CONDITIONS: dict[str, tuple[str, str, tuple[str, ...]]] = {  # name -> (preferen
     "local-only": ("cost", "cost-first", API_MODELS),
     "avoid-gpt-5": ("cost", "cost-first", ("gpt-5",)),
 }
+ROUTER = "minilm_router (trained per condition)"
 PROMPTED = ("Qwen3-8B", "Llama-3.3-70B", "Qwen3-235B-A22B", "Claude-Opus-4.1", "GPT-5")
 
 
 @dataclass
-class AdherenceConfig(BenchConfig):
-    n: int = 60
-    max_turns: int = 4
-    conditions: list[str] = field(default_factory=lambda: list(CONDITIONS))
-    prompted: list[str] = field(default_factory=lambda: list(PROMPTED))
-    router_steps: int = 600
-    fit_tasks: int = 40
-    out: str = "results/preference_adherence"
+class AdherenceConfig(RunConfig):
+    n: int = field(default=60, metadata={"help": "test-split tasks per (policy, condition)"})
+    max_turns: int = field(default=4, metadata={"help": "the routers' turn budget"})
+    conditions: list[str] = field(default_factory=lambda: list(CONDITIONS),
+                                  metadata={"help": "subset of " + " ".join(CONDITIONS)})
+    prompted: list[str] = field(default_factory=lambda: list(PROMPTED),
+                                metadata={"help": "Table 1 orchestrators: subset of " + " ".join(PROMPTED)})
+    seeds: list[int] = field(default_factory=lambda: [0, 1, 2],
+                             metadata={"help": "seeds of the trained router (one run per seed and condition)", "type": int})
+    router_steps: int = field(default=600, metadata={"help": "training env steps of each router run (600: a 3-seed run fits ~20 min on 2 loaded cores)"})
+    fit_tasks: int = field(default=40, metadata={"help": "train tasks of the Bayes router's evidence estimates"})
+    out: str = field(default="results/preference_adherence", metadata={"help": "output stem"})
+
+    def __post_init__(self) -> None:
+        unknown = sorted(set(self.conditions) - set(CONDITIONS)) + sorted(set(self.prompted) - set(PROMPTED))
+        if unknown:
+            raise ValueError(f"unknown conditions/prompted {unknown}; choose from {list(CONDITIONS)} / {list(PROMPTED)}")
 
 
 class AvoidPenalty(gym.Wrapper):
@@ -132,14 +143,14 @@ def run(config: AdherenceConfig) -> list[dict[str, Any]]:
         avoid = env.unwrapped.preference.avoid
         res = evaluate(BayesRouter(world), env, n_tasks=config.n, seed=config.seed)
         rows.append(summarise("bayes", condition, {**res, "_api_aliases": api_default}, avoid))
-        rc = RouterConfig(seed=config.seed, updates=10**9, max_env_steps=config.router_steps, encoder="frozen")
-        envs = [RoutingView(make_env("train", condition, config.max_turns)) for _ in range(rc.group_size)]
-        router, _ = train_router(envs, rc)
-        view = RoutingView(env)
-        act = routing_policy(router, view=view)
-        res = evaluate(_ViewPolicy(view, act), env, n_tasks=config.n, seed=config.seed)
-        rows.append(summarise("minilm_router (trained per condition)", condition,
-                              {**res, "_api_aliases": api_default}, avoid))
+        for seed in config.seeds:
+            rc = RouterConfig(seed=seed, updates=10**9, max_env_steps=config.router_steps, encoder="frozen")
+            envs = [RoutingView(make_env("train", condition, config.max_turns)) for _ in range(rc.group_size)]
+            router, _ = train_router(envs, rc)
+            view = RoutingView(env)
+            act = routing_policy(router, view=view)
+            res = evaluate(_ViewPolicy(view, act), env, n_tasks=config.n, seed=config.seed)
+            rows.append({**summarise(ROUTER, condition, {**res, "_api_aliases": api_default}, avoid), "seed": seed})
         env.close()
         for paper_model in config.prompted:
             model = MODELS[paper_model]
@@ -172,38 +183,51 @@ class _ViewPolicy:
         return item.action(obs["task"])
 
 
+def merge_seeds(rows: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """One row per (policy, condition): seeded rows (the trained router) become their seeds' mean,
+    with ``*_sd`` (std over seeds) and the seeds' widest interval."""
+    out: list[dict[str, Any]] = []
+    for key in dict.fromkeys((r["policy"], r["condition"]) for r in rows):
+        runs = [r for r in rows if (r["policy"], r["condition"]) == key]
+        if "seed" not in runs[0]:
+            out.append(dict(runs[0]))
+            continue
+        merged = {"policy": f"{key[0]} ({len(runs)} seeds)", "condition": key[1], "n": runs[0]["n"], "seeds": len(runs)}
+        for k in ("accuracy", "cost_usd", "latency_s", "respect_avoid", "api_share"):
+            merged[k] = float(np.mean([r[k] for r in runs]))
+            merged[f"{k}_sd"] = float(np.std([r[k] for r in runs], ddof=1)) if len(runs) > 1 else 0.0
+        for lo, hi in (("acc_lo", "acc_hi"), ("cost_lo", "cost_hi"), ("latency_lo", "latency_hi")):
+            merged[lo], merged[hi] = min(r[lo] for r in runs), max(r[hi] for r in runs)
+        out.append(merged)
+    return out
+
+
 def markdown(rows: Sequence[Mapping[str, Any]]) -> str:
-    lines = ["| policy | condition | n | accuracy % [95% CI] | $ per task | s per task | $ vs accuracy-first | "
+    lines = ["| policy | condition | n | accuracy % [95% CI] | $ per task [95% CI] | s per task | $ vs accuracy-first | "
              "s vs accuracy-first | calls respecting avoid-list | share of calls to API models |",
              "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
-    base = {r["policy"]: r for r in rows if r["condition"] == "accuracy-first"}
-    for r in rows:
+    merged = merge_seeds(rows)
+    base = {r["policy"]: r for r in merged if r["condition"] == "accuracy-first"}
+    for r in merged:
         b = base.get(r["policy"])
         rel_c = f"{r['cost_usd'] / b['cost_usd']:.2f}" if b and b["cost_usd"] > 0 else "n/a"
         rel_l = f"{r['latency_s'] / b['latency_s']:.2f}" if b and b["latency_s"] > 0 else "n/a"
-        lines.append(f"| {r['policy']} | {r['condition']} | {r['n']} | {r['accuracy']:.1f} [{r['acc_lo']:.1f}, "
-                     f"{r['acc_hi']:.1f}] | {r['cost_usd']:.4f} [{r['cost_lo']:.4f}, {r['cost_hi']:.4f}] | "
-                     f"{r['latency_s']:.0f} | {rel_c} | {rel_l} | {100 * r['respect_avoid']:.0f}% | "
-                     f"{100 * r['api_share']:.0f}% |")
-    return "\n".join(lines) + "\n"
+        sd = lambda k, scale=1.0, fmt=".1f": (  # noqa: E731
+            f" ± {scale * r[k + '_sd']:{fmt}}" if "seeds" in r else "")
+        lines.append(f"| {r['policy']} | {r['condition']} | {r['n']} | {r['accuracy']:.1f}{sd('accuracy')} "
+                     f"[{r['acc_lo']:.1f}, {r['acc_hi']:.1f}] | {r['cost_usd']:.4f}{sd('cost_usd', fmt='.4f')} "
+                     f"[{r['cost_lo']:.4f}, {r['cost_hi']:.4f}] | {r['latency_s']:.0f} | {rel_c} | {rel_l} | "
+                     f"{100 * r['respect_avoid']:.0f}%{sd('respect_avoid', 100, '.0f')} | {100 * r['api_share']:.0f}% |")
+    return "\n".join(lines) + ("\n\nSeeded rows: mean ± std over the router's seeds; brackets span the seeds' "
+                               "95% intervals (lowest low, highest high).\n")
 
 
 def main(argv: Sequence[str] | None = None, config: AdherenceConfig | None = None) -> list[dict[str, Any]]:
-    def flags(parser: Any) -> None:
-        d = AdherenceConfig()
-        parser.add_argument("--conditions", nargs="+", default=d.conditions, choices=list(CONDITIONS))
-        parser.add_argument("--prompted", nargs="*", default=d.prompted, choices=list(PROMPTED))
-        parser.add_argument("--router-steps", dest="router_steps", type=int, default=d.router_steps)
-        parser.add_argument("--fit-tasks", dest="fit_tasks", type=int, default=d.fit_tasks)
-
-    config = config or parse_config(argv, AdherenceConfig(), __doc__, flags)
-    rows, record, paths = run_recorded("preference_adherence", config, run, markdown=lambda rows: (
-        f"FRAMES-v0 test split. Routers: max_turns {config.max_turns}, default catalogue; prompted "
-        "orchestrators: Table 1's all_tools catalogue, 50 turns, billing their own tokens.\n\n" + markdown(rows)))
-    md = Path(config.out).with_suffix(".md")
-    print(md.read_text())
-    print(f"wrote {', '.join(map(str, paths))}, {md}")
-    return rows
+    config = config or parse_run_config(argv, AdherenceConfig(), __doc__)
+    return record_and_print("preference_adherence", config, run, lambda rows: (
+        f"FRAMES-v0 test split. Routers: max_turns {config.max_turns}, default catalogue, the trained router "
+        f"{config.router_steps} env steps per seed and condition; prompted orchestrators: Table 1's all_tools "
+        "catalogue, 50 turns, billing their own tokens.\n\n" + markdown(rows)))
 
 
 if __name__ == "__main__":

@@ -22,6 +22,7 @@ ratio against the published Orchestrator-8B row.
 from __future__ import annotations
 
 import os
+import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -42,16 +43,21 @@ TABLE1_MODELS = ("Qwen3-8B", "Llama-Nemotron-49B", "Llama-3.3-70B", "Qwen3-235B-
 
 @dataclass
 class RoutingConfig(RunConfig):
-    eval_tasks: int = field(default=100, metadata={"help": "test-split tasks each policy is scored on"})
+    eval_tasks: int = field(default=0, metadata={"help": "test-split tasks each policy is scored on (0: all)"})
     max_turns: int = field(default=4, metadata={"help": "turn budget of every episode"})
     presets: list[str] = field(default_factory=lambda: list(PRESETS),
                                metadata={"help": "CostLatencyPenalty presets: " + " ".join(PRESETS)})
-    learners: list[str] = field(default_factory=lambda: list(LEARNERS),
+    learners: list[str] = field(default_factory=lambda: ["minilm_router", "sb3_ppo"],
                                 metadata={"help": "subset of " + " ".join(LEARNERS)})
-    learner_presets: list[str] = field(default_factory=lambda: ["cost-first"],
+    learner_presets: list[str] = field(default_factory=lambda: list(PRESETS),
                                        metadata={"help": "presets the learners are trained and scored under"})
     seeds: list[int] = field(default_factory=lambda: [0, 1, 2], metadata={"help": "learner seeds", "type": int})
     steps: int = field(default=1000, metadata={"help": "training env steps for each learner run"})
+    workers: int = field(default=3, metadata={"help": "processes that train learner runs in parallel"})
+    resume_from: str = field(default="", metadata={
+        "help": "rows of an interrupted run (<out>.partial.json, same config) to keep instead of rerunning"})
+    resume_only: bool = field(default=False, metadata={
+        "help": "with --resume-from: record the kept learner rows and train no missing ones (say so when quoting)"})
     fit_tasks: int = field(default=40, metadata={"help": "train tasks of the Bayes router's evidence estimates"})
     fit_cost_tasks: int = field(default=5, metadata={"help": "train tasks of its cost/latency estimates"})
     table1: bool = field(default=False, metadata={"help": "also run Table 1's all_tools rows on FRAMES"})
@@ -122,6 +128,27 @@ def train_learner(name: str, preset: str, config: RoutingConfig, seed: int, test
     return routing_policy(router, view=test_view), int(history[-1]["env_steps"])
 
 
+def learner_row(job: tuple[str, str, int, RoutingConfig]) -> dict[str, Any]:
+    """Train one (learner, preset, seed) on the train split and score it on the test split: one
+    row with its per-episode rewards (for the paired gap to the Bayes router). A process-pool job."""
+    import torch
+
+    name, preset, seed, config = job
+    torch.set_num_threads(1)
+    test_view = make_view("test", preset, config.max_turns)
+    t0 = time.perf_counter()
+    act, steps = train_learner(name, preset, config, seed, test_view)
+    train_s = time.perf_counter() - t0
+    ep = view_episodes(test_view, act, eval_n(config, test_view), config.seed)
+    test_view.close()
+    return summarise(name, preset, ep, seed=seed, env_steps=steps, train_s=round(train_s, 1),
+                     episode_rewards=ep["reward"])
+
+
+def eval_n(config: RoutingConfig, env: Any) -> int:
+    return config.eval_tasks or len(env.unwrapped.tasks)
+
+
 def summarise(policy: str, preset: str, ep: Mapping[str, Sequence[float]], **extra: Any) -> dict[str, Any]:
     reward, acc = bootstrap_mean(ep["reward"]), wilson(sum(ep["correct"]), len(ep["correct"]))
     cost, lat = bootstrap_mean(ep["cost_usd"]), bootstrap_mean(ep["latency_s"])
@@ -143,7 +170,12 @@ def run(config: RoutingConfig) -> list[dict[str, Any]]:
     world = fit_world(fit_env, config.fit_tasks, seed=10_000, n_cost_tasks=config.fit_cost_tasks)
     fit_env.close()
     rows: list[dict[str, Any]] = []
+    kept = _resumed(config)
     for preset in progress(config.presets, "presets", config.progress):  # the limits and fixed rows
+        done = [r for r in kept if r["preset"] == preset and "seed" not in r]
+        if done:
+            rows += done
+            continue
         env = text_env("test", preset, config.max_turns)
         router = BayesRouter(world)
         predicted: list[float] = []
@@ -154,30 +186,48 @@ def run(config: RoutingConfig) -> list[dict[str, Any]]:
             predicted.append(router.predicted_value)
 
         router.begin = record_begin  # type: ignore[method-assign]
-        res = evaluate(router, env, n_tasks=config.eval_tasks, seed=config.seed)
+        res = evaluate(router, env, n_tasks=eval_n(config, env), seed=config.seed)
         rows.append(summarise("bayes", preset, res["episodes"], predicted_reward=float(np.mean(predicted)),
-                              model_use=res["model_use"]))
+                              model_use=res["model_use"], episode_rewards=res["episodes"]["reward"]))
         for name in ("oracle", *FIXED):
-            res = evaluate(name, env, n_tasks=config.eval_tasks, seed=config.seed)
+            res = evaluate(name, env, n_tasks=eval_n(config, env), seed=config.seed)
             rows.append(summarise(name, preset, res["episodes"], model_use=res["model_use"]))
         env.close()
         _checkpoint(config, rows)
     if config.table1:
         rows += table1_rows(config, world)
         _checkpoint(config, rows)
-    for preset in config.learner_presets:  # the learners, slowest last
-        test_view = make_view("test", preset, config.max_turns)
-        for name in config.learners:
-            for seed in config.seeds:
-                t0 = time.perf_counter()
-                act, steps = train_learner(name, preset, config, seed, test_view)
-                train_s = time.perf_counter() - t0
-                ep = view_episodes(test_view, act, config.eval_tasks, config.seed)
-                rows.append(summarise(name, preset, ep, seed=seed, env_steps=steps, train_s=round(train_s, 1)))
+    finished = {(r["policy"], r["preset"], r["seed"]) for r in kept if "seed" in r}
+    rows += [r for r in kept if (r.get("policy"), r["preset"], r.get("seed")) in finished
+             and r["preset"] in config.learner_presets and r["policy"] in config.learners and r["seed"] in config.seeds]
+    jobs = [(name, preset, seed, config) for preset in config.learner_presets for name in config.learners
+            for seed in config.seeds if (name, preset, seed) not in finished and not config.resume_only]
+    if config.workers > 1:  # independent runs: one process each (MiniLM is loaded once per process)
+        import multiprocessing as mp
+        from concurrent.futures import ProcessPoolExecutor
+
+        with ProcessPoolExecutor(config.workers, mp_context=mp.get_context("spawn")) as pool:
+            for i, row in enumerate(pool.map(learner_row, jobs), 1):
+                rows.append(row)
+                if config.progress:
+                    print(f"learner runs {i}/{len(jobs)}: {row['policy']} {row['preset']} seed {row['seed']} "
+                          f"reward {row['reward']:.3f} ({row['train_s']:.0f} s)", file=sys.stderr, flush=True)
                 _checkpoint(config, rows)
-        test_view.close()
+    else:
+        for job in progress(jobs, "learner runs", config.progress):
+            rows.append(learner_row(job))
+            _checkpoint(config, rows)
     Path(f"{config.out}.partial.json").unlink(missing_ok=True)
     return rows
+
+
+def _resumed(config: RoutingConfig) -> list[dict[str, Any]]:
+    """Rows of an interrupted run to keep (``--resume-from``); the table1 rows are always rerun."""
+    import json
+
+    if not config.resume_from:
+        return []
+    return [r for r in json.loads(Path(config.resume_from).read_text()) if r["preset"] != "table1"]
 
 
 def _checkpoint(config: RoutingConfig, rows: list[dict[str, Any]]) -> None:
@@ -214,45 +264,109 @@ def _ci(r: Mapping[str, Any], key: str, lo: str, hi: str, fmt: str) -> str:
     return f"{r[key]:{fmt}} [{r[lo]:{fmt}}, {r[hi]:{fmt}}]"
 
 
+def normalised(reward: float, bayes: float, random: float) -> float:
+    """0 at the random router, 1 at the Bayes router: a ratio that stays meaningful when Bayes's
+    reward is near zero or negative (speed-first), where reward / bayes is not."""
+    return (reward - random) / (bayes - random)
+
+
+def seed_mean_episodes(runs: Sequence[Mapping[str, Any]]) -> np.ndarray:
+    """Per-episode reward averaged over a learner's seeds (episodes are paired across rows)."""
+    return np.mean([r["episode_rewards"] for r in runs], axis=0)
+
+
+def paired_gap(a: Sequence[float], b: Sequence[float]) -> str:
+    gap = bootstrap_mean(np.asarray(a) - np.asarray(b))
+    return f"{gap.value:+.3f} [{gap.low:+.3f}, {gap.high:+.3f}]"
+
+
+def goals(rows: Sequence[Mapping[str, Any]], target: float = 0.95) -> list[str]:
+    """The issue's goal figure per preset: the GRPO router's normalised reward (>= ``target``?),
+    its paired gap to Bayes, and whether it beats SB3 PPO at equal steps (paired gap's interval
+    above 0)."""
+    lines = [f"### Goals: GRPO router >= {target:.0%} of Bayes (normalised: random 0, Bayes 1), beats SB3 PPO", "",
+             "| preset | bayes reward | GRPO normalised (mean ± std over seeds) | GRPO - bayes (paired, 95% CI) | "
+             "PPO normalised | GRPO - PPO (paired, 95% CI) | >= 95%? | beats PPO? |",
+             "|---|---:|---:|---:|---:|---:|---|---|"]
+    for preset in dict.fromkeys(r["preset"] for r in rows if "seed" in r):
+        here = [r for r in rows if r["preset"] == preset]
+        bayes = next(r for r in here if r["policy"] == "bayes")
+        rand = next(r for r in here if r["policy"] == "random")["reward"]
+        grpo = [r for r in here if r["policy"] == "minilm_router"]
+        ppo = [r for r in here if r["policy"] == "sb3_ppo"]
+        if not grpo or "episode_rewards" not in bayes:
+            continue
+        g_norm = np.array([normalised(r["reward"], bayes["reward"], rand) for r in grpo])
+        g_ep = seed_mean_episodes(grpo)
+        cells = [f"{bayes['reward']:.3f}", f"{g_norm.mean():.2f} ± {g_norm.std(ddof=1) if len(g_norm) > 1 else 0:.2f}",
+                 paired_gap(g_ep, bayes["episode_rewards"])]
+        beats = "n/a"
+        if ppo:
+            p_norm = np.array([normalised(r["reward"], bayes["reward"], rand) for r in ppo])
+            p_ep = seed_mean_episodes(ppo)
+            gap = bootstrap_mean(g_ep - p_ep)
+            beats = "yes" if gap.low > 0 else ("no (worse)" if gap.high < 0 else "no (intervals overlap 0)")
+            cells += [f"{p_norm.mean():.2f} ± {p_norm.std(ddof=1) if len(p_norm) > 1 else 0:.2f}", paired_gap(g_ep, p_ep)]
+        else:
+            cells += ["", ""]
+        cells += ["yes" if g_norm.mean() >= target else "no", beats]
+        lines.append(f"| {preset} | " + " | ".join(cells) + " |")
+    return lines + ["", "Learner and Bayes rows share tasks and seeds (paired); a gap's interval resamples "
+                    "episodes of the seed-averaged learner.", ""]
+
+
 def markdown(rows: Sequence[Mapping[str, Any]], steps: int) -> str:
-    lines: list[str] = []
+    lines: list[str] = goals(rows) if any("seed" in r for r in rows) else []
     presets = [p for p in dict.fromkeys(r["preset"] for r in rows) if p != "table1"]
     for preset in presets:
         here = [r for r in rows if r["preset"] == preset]
         bayes = next(r for r in here if r["policy"] == "bayes")
+        rand = next(r for r in here if r["policy"] == "random")["reward"]
         lines += [f"### {preset}", "",
                   f"Bayes router's planned (expected) reward {bayes['predicted_reward']:.3f}; realised below.", "",
-                  "| policy | n | mean reward [95% CI] | / bayes | accuracy % [95% CI] | $ per task | s per task |",
-                  "|---|---:|---:|---:|---:|---:|---:|"]
+                  "| policy | n | mean reward [95% CI] | / bayes | normalised (random 0, bayes 1) | "
+                  "accuracy % [95% CI] | $ per task | s per task |",
+                  "|---|---:|---:|---:|---:|---:|---:|---:|"]
         singles = [r for r in here if "seed" not in r]
         for r in singles:
             lines.append(f"| {r['policy']} | {r['n']} | {_ci(r, 'reward', 'reward_lo', 'reward_hi', '.3f')} | "
-                         f"{r['reward'] / bayes['reward']:.2f} | {_ci(r, 'accuracy', 'acc_lo', 'acc_hi', '.1f')} | "
+                         f"{r['reward'] / bayes['reward']:.2f} | {normalised(r['reward'], bayes['reward'], rand):.2f} | "
+                         f"{_ci(r, 'accuracy', 'acc_lo', 'acc_hi', '.1f')} | "
                          f"{r['cost_usd']:.4f} | {r['latency_s']:.0f} |")
         for name in dict.fromkeys(r["policy"] for r in here if "seed" in r):
             runs = [r for r in here if r["policy"] == name]
             rew = np.array([r["reward"] for r in runs])
             acc = np.array([r["accuracy"] for r in runs])
             lo, hi = min(r["reward_lo"] for r in runs), max(r["reward_hi"] for r in runs)
+            sd = lambda x: x.std(ddof=1) if len(x) > 1 else 0.0  # noqa: E731
             lines.append(f"| {name} ({len(runs)} seeds, {steps} steps) | {runs[0]['n']} | "
-                         f"{rew.mean():.3f} ± {rew.std(ddof=1) if len(runs) > 1 else 0:.3f} [{lo:.3f}, {hi:.3f}] | "
-                         f"{rew.mean() / bayes['reward']:.2f} | {acc.mean():.1f} ± {acc.std(ddof=1) if len(runs) > 1 else 0:.1f} | "
+                         f"{rew.mean():.3f} ± {sd(rew):.3f} [{lo:.3f}, {hi:.3f}] | "
+                         f"{rew.mean() / bayes['reward']:.2f} | {normalised(rew.mean(), bayes['reward'], rand):.2f} | "
+                         f"{acc.mean():.1f} ± {sd(acc):.1f} | "
                          f"{np.mean([r['cost_usd'] for r in runs]):.4f} | {np.mean([r['latency_s'] for r in runs]):.0f} |")
         lines.append("")
+    lines.append("Seeded rows: mean ± std over seeds; the bracket spans the seeds' 95% intervals (lowest low, "
+                 "highest high). / bayes is meaningless where Bayes's reward is near 0 or negative; the "
+                 "normalised column is the goal's measure.")
+    lines.append("")
     t1 = [r for r in rows if r["preset"] == "table1"]
     if t1:
-        lines += ["### FRAMES: Table 1's all_tools prompted orchestrators vs the Bayes router", "",
-                  "| row | n | accuracy % [95% CI] | $ per task [95% CI] | cost ratio to GPT-5 basic_tools |",
-                  "|---|---:|---:|---:|---:|"]
-        ref = next(r for r in t1 if r["policy"] == "table1:basic_tools:GPT-5")
-        for r in t1:
-            lines.append(f"| {r['policy'].removeprefix('table1:')} | {r['n']} | "
-                         f"{_ci(r, 'accuracy', 'acc_lo', 'acc_hi', '.1f')} | {_ci(r, 'cost_usd', 'cost_lo', 'cost_hi', '.4f')} | "
-                         f"{r['cost_usd'] / ref['cost_usd']:.2f} |")
-        lines += ["", "Published Orchestrator-8B (table1.csv): FRAMES 76.3%, cost 9.2 vs GPT-5 basic_tools 30.2 "
-                  "(ratio 0.30).", ""]
-        lines += dominance(rows, t1)
+        lines += table1_markdown(t1) + dominance(rows, t1)
     return "\n".join(lines) + "\n"
+
+
+def table1_markdown(t1: Sequence[Mapping[str, Any]]) -> list[str]:
+    """The FRAMES all_tools prompted orchestrators and the Bayes router, with Table 1's cost ratios."""
+    lines = ["### FRAMES: Table 1's all_tools prompted orchestrators vs the Bayes router", "",
+             "| row | n | accuracy % [95% CI] | $ per task [95% CI] | cost ratio to GPT-5 basic_tools |",
+             "|---|---:|---:|---:|---:|"]
+    ref = next(r for r in t1 if r["policy"] == "table1:basic_tools:GPT-5")
+    for r in t1:
+        lines.append(f"| {r['policy'].removeprefix('table1:')} | {r['n']} | "
+                     f"{_ci(r, 'accuracy', 'acc_lo', 'acc_hi', '.1f')} | {_ci(r, 'cost_usd', 'cost_lo', 'cost_hi', '.4f')} | "
+                     f"{r['cost_usd'] / ref['cost_usd']:.2f} |")
+    return lines + ["", "Published Orchestrator-8B (table1.csv): FRAMES 76.3%, cost 9.2 vs GPT-5 basic_tools 30.2 "
+                    "(ratio 0.30).", ""]
 
 
 def dominance(rows: Sequence[Mapping[str, Any]], t1: Sequence[Mapping[str, Any]]) -> list[str]:
@@ -262,54 +376,44 @@ def dominance(rows: Sequence[Mapping[str, Any]], t1: Sequence[Mapping[str, Any]]
     learners = [r for r in rows if "seed" in r]
     if not learners or not prompted:
         return []
-    lines = ["| trained router (seed) | accuracy %, $ | all_tools rows it dominates (point) | ... with "
-             "non-overlapping intervals |", "|---|---|---|---|"]
+    lines = ["| trained router, preset (seed) | accuracy % [95% CI], $ [95% CI] | all_tools rows it dominates "
+             "(point) | ... with non-overlapping intervals |", "|---|---|---|---|"]
     for r in learners:
         point = [p for p in prompted if r["accuracy"] > p["accuracy"] and r["cost_usd"] < p["cost_usd"]]
         strict = [p for p in point if r["acc_lo"] > p["acc_hi"] and r["cost_hi"] < p["cost_lo"]]
         name = lambda ps: ", ".join(p["policy"].split(":")[-1] for p in ps) or "none"  # noqa: E731
-        lines.append(f"| {r['policy']} ({r['seed']}) | {r['accuracy']:.1f}, {r['cost_usd']:.4f} | {name(point)} | "
-                     f"{name(strict)} |")
+        lines.append(f"| {r['policy']} {r['preset']} ({r['seed']}) | {r['accuracy']:.1f} [{r['acc_lo']:.1f}, "
+                     f"{r['acc_hi']:.1f}], {r['cost_usd']:.4f} [{r['cost_lo']:.4f}, {r['cost_hi']:.4f}] | "
+                     f"{name(point)} | {name(strict)} |")
     return lines + ["", f"{len(prompted)} all_tools rows; the routers' n is the preset table's (a prefix of the "
-                    "same seeded task order), the prompted rows' the whole test split.", ""]
+                    "same seeded task order, the whole test split by default), the prompted rows' the whole test "
+                    "split. A point dominates with higher accuracy and lower $; 'non-overlapping' also needs both "
+                    "95% intervals apart.", ""]
 
 
-@dataclass
-class DominanceConfig(RunConfig):
-    learners_from: str = field(default="results/routing.json", metadata={"help": "a routing run with learners"})
-    table1_from: str = field(default="results/routing_table1.json", metadata={"help": "a routing run with --table1"})
-    out: str = field(default="results/routing_dominance", metadata={"help": "output stem"})
+def mean_sd(values: Sequence[float], fmt: str = ".3f") -> str:
+    """``mean ± std`` over seeds (std 0 for one seed)."""
+    x = np.asarray(values, dtype=float)
+    return f"{x.mean():{fmt}} ± {x.std(ddof=1) if len(x) > 1 else 0.0:{fmt}}"
 
 
-def dominance_main(argv: Sequence[str] | None = None) -> list[dict[str, Any]]:
-    """Set the trained routers of one recorded run against the all_tools rows of another (no new
-    episodes): ``python -c 'from benchmarks.routing import dominance_main; dominance_main()'``."""
-    import json
-
-    config = parse_run_config(argv, DominanceConfig(), dominance_main.__doc__)
-    learn = json.loads(Path(config.learners_from).read_text())
-    t1 = json.loads(Path(config.table1_from).read_text())
-
-    def run(_: DominanceConfig) -> list[dict[str, Any]]:
-        return [r for r in learn["rows"] if "seed" in r] + [r for r in t1["rows"] if r["preset"] == "table1"]
-
-    def md(rows: list[dict[str, Any]]) -> str:
-        return (f"Trained routers of `{config.learners_from}` (commit {learn['record']['git_commit'][:10]}) against the "
-                f"all_tools rows of `{config.table1_from}` (commit {t1['record']['git_commit'][:10]}).\n\n"
-                + "\n".join(dominance(rows, [r for r in rows if r["preset"] == "table1"])))
-
-    rows, _, _ = run_recorded("routing_dominance", config, run, markdown=md)
+def record_and_print(name: str, config: RunConfig, run: Callable[[Any], list[dict[str, Any]]],
+                     markdown: Callable[[list[dict[str, Any]]], str]) -> list[dict[str, Any]]:
+    """The shared tail of the routing benchmarks' ``main``: a recorded run (results/<out>.json,
+    .csv, .md with provenance), then the table on stdout."""
+    rows, record, paths = run_recorded(name, config, run, markdown=markdown)
+    print(Path(config.out).with_suffix(".md").read_text())
+    print(f"wrote {', '.join(map(str, paths))} ({record.duration_s:.0f} s)")
     return rows
 
 
 def main(argv: Sequence[str] | None = None, config: RoutingConfig | None = None) -> list[dict[str, Any]]:
     config = config or parse_run_config(argv, RoutingConfig(), __doc__)
-    rows, record, paths = run_recorded("routing", config, run, markdown=lambda rows: (
-        f"FRAMES-v0 test split, max_turns {config.max_turns}, learners at {config.steps} env steps.\n\n"
-        + markdown(rows, config.steps)))
-    print(Path(config.out).with_suffix(".md").read_text())
-    print(f"wrote {', '.join(map(str, paths))} ({record.duration_s:.0f} s)")
-    return rows
+    return record_and_print("routing", config, run, lambda rows: (
+        f"FRAMES-v0 test split, max_turns {config.max_turns}, learners at {config.steps} env steps."
+        + (" Learner rows: the runs that had finished when the run was stopped (--resume-only); a "
+           "(learner, preset) missing below was not run to the end." if config.resume_only else "")
+        + "\n\n" + markdown(rows, config.steps)))
 
 
 if __name__ == "__main__":

@@ -26,7 +26,10 @@ from typing import Any, Mapping, Sequence
 
 import yaml
 
-from benchmarks.common import BenchConfig, parse_config, run_recorded
+import numpy as np
+
+from benchmarks.common import RunConfig, parse_run_config
+from benchmarks.routing import mean_sd, record_and_print
 from benchmarks.stats import bootstrap_mean, wilson
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -94,12 +97,12 @@ def make_env(split: str, world: Mapping[str, Any], max_turns: int = 4, preset: s
 
 
 @dataclass
-class UnseenConfig(BenchConfig):
-    n: int = 60
-    steps: int = 600
-    seeds: list[int] = field(default_factory=lambda: [0])
-    fit_tasks: int = 20
-    out: str = "results/unseen_tools"
+class UnseenConfig(RunConfig):
+    n: int = field(default=0, metadata={"help": "test-split tasks per row (0: the whole split)"})
+    steps: int = field(default=600, metadata={"help": "training env steps of each description-router run (600: a 3-seed run fits ~20 min on 2 loaded cores)"})
+    seeds: list[int] = field(default_factory=lambda: [0, 1, 2], metadata={"help": "router seeds", "type": int})
+    fit_tasks: int = field(default=20, metadata={"help": "train tasks of the Bayes routers' evidence estimates"})
+    out: str = field(default="results/unseen_tools", metadata={"help": "output stem"})
 
 
 def _row(policy: str, world: str, ep: Mapping[str, Sequence[float]], **extra: Any) -> dict[str, Any]:
@@ -124,12 +127,13 @@ def run(config: UnseenConfig) -> list[dict[str, Any]]:
     with tempfile.TemporaryDirectory() as tmp:
         worlds = {"seen": write_world(tmp, False, seed=config.seed), "unseen": write_world(tmp, True, seed=config.seed)}
         tests = {name: RoutingView(make_env("test", w)) for name, w in worlds.items()}
+        n = config.n or len(tests["seen"].unwrapped.tasks)
         for name, w in worlds.items():
             fit_env = make_env("train", w)
             bayes = BayesRouter(fit_world(fit_env, config.fit_tasks, seed=10_000, n_cost_tasks=3))
             fit_env.close()
             for policy in (bayes, "strongest", "heuristic", "cheapest"):
-                res = evaluate(policy, tests[name].env, n_tasks=config.n, seed=config.seed)
+                res = evaluate(policy, tests[name].env, n_tasks=n, seed=config.seed)
                 label = policy if isinstance(policy, str) else "bayes"
                 rows.append(_row(label, name, res["episodes"], model_use=res["model_use"]))
         for seed in config.seeds:
@@ -148,7 +152,7 @@ def run(config: UnseenConfig) -> list[dict[str, Any]]:
                     _picks[label] = _picks.get(label, 0) + 1
                     return a
 
-                ep = view_episodes(view, counted, config.n, config.seed)
+                ep = view_episodes(view, counted, n, config.seed)
                 new = sum(v for k, v in picks.items() if k.split(":")[-1] in NEW_ALIASES)
                 rows.append(_row("description_router", name, ep, seed=seed, picks=picks,
                                  new_alias_share=new / max(1, sum(picks.values()))))
@@ -160,29 +164,28 @@ def markdown(rows: Sequence[Mapping[str, Any]]) -> str:
              "$ per task | share of calls to unseen aliases |", "|---|---|---:|---:|---:|---:|---:|---:|"]
     bayes = {r["world"]: r["reward"] for r in rows if r["policy"] == "bayes"}
     for r in rows:
-        share = f"{100 * r['new_alias_share']:.0f}%" if "new_alias_share" in r else ""
-        seed = f" (seed {r['seed']})" if "seed" in r else ""
-        lines.append(f"| {r['policy']}{seed} | {r['world']} | {r['n']} | {r['reward']:.3f} [{r['reward_lo']:.3f}, "
+        if "seed" in r:
+            continue
+        lines.append(f"| {r['policy']} | {r['world']} | {r['n']} | {r['reward']:.3f} [{r['reward_lo']:.3f}, "
                      f"{r['reward_hi']:.3f}] | {r['reward'] / bayes[r['world']]:.2f} | {r['accuracy']:.1f} "
-                     f"[{r['acc_lo']:.1f}, {r['acc_hi']:.1f}] | {r['cost_usd']:.4f} | {share} |")
-    return "\n".join(lines) + "\n"
+                     f"[{r['acc_lo']:.1f}, {r['acc_hi']:.1f}] | {r['cost_usd']:.4f} | |")
+    for key in dict.fromkeys((r["policy"], r["world"]) for r in rows if "seed" in r):
+        runs = [r for r in rows if "seed" in r and (r["policy"], r["world"]) == key]
+        rew = [r["reward"] for r in runs]
+        lines.append(f"| {key[0]} ({len(runs)} seeds) | {key[1]} | {runs[0]['n']} | {mean_sd(rew)} "
+                     f"[{min(r['reward_lo'] for r in runs):.3f}, {max(r['reward_hi'] for r in runs):.3f}] | "
+                     f"{np.mean(rew) / bayes[key[1]]:.2f} | {mean_sd([r['accuracy'] for r in runs], '.1f')} | "
+                     f"{np.mean([r['cost_usd'] for r in runs]):.4f} | "
+                     f"{mean_sd([100 * r['new_alias_share'] for r in runs], '.0f')}% |")
+    return "\n".join(lines) + ("\n\nSeeded rows: mean ± std over seeds; the bracket spans the seeds' 95% "
+                               "intervals (lowest low, highest high).\n")
 
 
 def main(argv: Sequence[str] | None = None, config: UnseenConfig | None = None) -> list[dict[str, Any]]:
-    def flags(parser: Any) -> None:
-        d = UnseenConfig()
-        parser.add_argument("--steps", type=int, default=d.steps)
-        parser.add_argument("--seeds", nargs="+", type=int, default=d.seeds)
-        parser.add_argument("--fit-tasks", dest="fit_tasks", type=int, default=d.fit_tasks)
-
-    config = config or parse_config(argv, UnseenConfig(), __doc__, flags)
-    rows, record, paths = run_recorded("unseen_tools", config, run, markdown=lambda rows: (
+    config = config or parse_run_config(argv, UnseenConfig(), __doc__)
+    return record_and_print("unseen_tools", config, run, lambda rows: (
         f"FRAMES-v0 test split, cost-first, max_turns 4; description router trained {config.steps} env steps "
-        "on the seen catalogue.\n\n" + markdown(rows)))
-    md = Path(config.out).with_suffix(".md")
-    print(md.read_text())
-    print(f"wrote {', '.join(map(str, paths))}, {md}")
-    return rows
+        "per seed on the seen catalogue.\n\n" + markdown(rows)))
 
 
 if __name__ == "__main__":

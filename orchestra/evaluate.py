@@ -7,16 +7,30 @@ import json
 from pathlib import Path
 from typing import Any, Sequence
 
-DEMO_POLICIES = ("cheapest", "heuristic", "strongest")
+DEMO_POLICIES = ("cheapest", "heuristic", "strongest", "agents.trained_router:shipped")
+"""The baselines and the shipped trained router (agents/data/minilm_router.pt, made by
+``python -m agents.trained_router``: our GRPO on the train split, cost-first, 4-turn budget)."""
+
+
+def make_any_policy(spec: str) -> Any:
+    """A baseline name (``"heuristic"``) or ``"package.module:factory"`` (called with no arguments)."""
+    module, colon, attr = spec.partition(":")
+    if colon and "." in module:
+        import importlib
+
+        return getattr(importlib.import_module(module), attr)()
+    from agents.baselines import make_baseline
+
+    return make_baseline(spec)
 
 
 def format_table(rows: Sequence[dict[str, Any]]) -> str:
     """A plain-text table of evaluation results (one row per policy)."""
-    header = f"{'policy':22s} {'tasks':>5s} {'accuracy':>9s} {'$/task':>9s} {'s/task':>8s} {'turns':>6s}"
+    header = f"{'policy':24s} {'tasks':>5s} {'accuracy':>9s} {'$/task':>9s} {'s/task':>8s} {'turns':>6s}"
     lines = [header, "-" * len(header)]
     for r in rows:
         lines.append(
-            f"{r['policy']:22s} {r['n_tasks']:5d} {r['accuracy']:9.3f} {r['mean_cost_usd']:9.4f} "
+            f"{r['policy']:24s} {r['n_tasks']:5d} {r['accuracy']:9.3f} {r['mean_cost_usd']:9.4f} "
             f"{r['mean_latency_s']:8.1f} {r['mean_turns']:6.2f}"
         )
     return "\n".join(lines)
@@ -51,7 +65,7 @@ def evaluate_policy(policy: str, env_id: str, n: int, seed: int, env_kwargs: dic
     import gymnasium as gym
 
     import orchestra_env  # noqa: F401 - registers the ids
-    from agents.baselines import evaluate, make_baseline
+    from agents.baselines import evaluate
     from orchestra_env.trajectories import RecordTrajectories
 
     env = gym.make(env_id, **env_kwargs)
@@ -59,11 +73,12 @@ def evaluate_policy(policy: str, env_id: str, n: int, seed: int, env_kwargs: dic
         env = RecordTrajectories(env, log)
     if show_progress:
         env = _episode_progress(env, n, policy)
+    agent = make_any_policy(policy)
     try:
-        result = evaluate(make_baseline(policy), env, n_tasks=n, seed=seed)
+        result = evaluate(agent, env, n_tasks=n, seed=seed)
     finally:
         env.close()
-    return {"policy": policy, "env": env_id, "seed": seed, **result}
+    return {"policy": getattr(agent, "name", policy), "env": env_id, "seed": seed, **result}
 
 
 def demo(argv: Sequence[str] | None = None) -> int:
@@ -71,7 +86,8 @@ def demo(argv: Sequence[str] | None = None) -> int:
                                 description="Baselines on a FRAMES subset: accuracy, $ and seconds per task.")
     p.add_argument("--n", type=int, default=30, help="number of questions (default 30)")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--policies", nargs="+", default=list(DEMO_POLICIES))
+    p.add_argument("--policies", nargs="+", default=list(DEMO_POLICIES),
+                   help="baseline names or package.module:factory (default: %(default)s)")
     p.add_argument("--out", help="also write the rows as JSON here")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     args = p.parse_args(argv)
@@ -90,7 +106,8 @@ def eval_one(argv: Sequence[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="orchestra eval", description="Evaluate one baseline policy on one environment.")
     p.add_argument("--env", default="Orchestra/FRAMES-v0")
     p.add_argument("--policy", default="heuristic",
-                   help="random | cheapest | strongest | heuristic | thorough | prompted | oracle")
+                   help="random | cheapest | strongest | heuristic | thorough | prompted | oracle | "
+                        "package.module:factory (e.g. agents.trained_router:shipped)")
     p.add_argument("--n", type=int, default=50)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--env-kwargs", help='JSON passed to gym.make, e.g. \'{"split": "test"}\'')
