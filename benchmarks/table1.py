@@ -28,7 +28,7 @@ from benchmarks.common import (
 
 DEFAULT_ENVS = ("HLE", "FRAMES", "tau2-airline", "tau2-retail", "tau2-telecom")
 DEFAULT_POLICIES = ("random", "cheapest", "heuristic", "strongest", "prompted", "prompted:model=gpt-5",
-                    "prompted:model=Qwen3-8B", "thorough", "oracle")
+                    "prompted:model=Qwen3-8B", "thorough", "agents.trained_router:shipped", "oracle")
 WHOLE_SPLIT = 100_000  # n is capped at each env's task count: every task of the split
 
 
