@@ -28,7 +28,7 @@ class ToolUseConfig(BenchConfig):
     envs: list[str] = field(default_factory=lambda: ["FRAMES", "tau2-retail"])
     policies: list[str] = field(default_factory=lambda: [
         "random", "heuristic", "prompted:model=gpt-5", "prompted:model=Claude-Opus-4.1",
-        "prompted:model=Qwen3-8B", "oracle"])
+        "prompted:model=Qwen3-8B", "agents.trained_router:shipped", "oracle"])
     out: str = "results/tool_use"
     n: int = 100_000  # every task of each env's split (capped at its size)
 
