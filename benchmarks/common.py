@@ -204,8 +204,11 @@ def select_envs(labels: Sequence[str]) -> list[EnvSpec]:
 
 # ---------------------------------------------------------------------------- policies
 def parse_policy(spec: str) -> tuple[str, dict[str, Any]]:
-    """``"oracle:searches=8"`` -> ("oracle", {"searches": 8}); values are JSON, else strings."""
+    """``"oracle:searches=8"`` -> ("oracle", {"searches": 8}); values are JSON, else strings.
+    An agent of yours (``"package.module:factory"``) has no options: (spec, {})."""
     name, _, rest = spec.partition(":")
+    if "." in name:
+        return spec, {}
     kwargs: dict[str, Any] = {}
     for part in filter(None, rest.split(",")):
         key, eq, value = part.partition("=")
@@ -240,7 +243,7 @@ def applicable(policy: str, env: Any) -> str | None:
     one (tau2, ToolScale) have nothing to look ahead with.
     """
     module, colon, _ = policy.partition(":")
-    if colon and "." in module:  # an agent of yours may say where it cannot run (a trained router's menu)
+    if "." in module:  # an agent of yours may say where it cannot run (a trained router's menu)
         why_not = getattr(make_policy(policy), "why_not", None)
         return why_not(env) if why_not else None
     if parse_policy(policy)[0] == "oracle" and "answer" not in env.unwrapped.tools:
