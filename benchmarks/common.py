@@ -243,7 +243,7 @@ def applicable(policy: str, env: Any) -> str | None:
     one (tau2, ToolScale) have nothing to look ahead with.
     """
     module, colon, _ = policy.partition(":")
-    if "." in module:  # an agent of yours may say where it cannot run (a trained router's menu)
+    if colon and "." in module:  # an agent of yours may say where it cannot run (a trained router's menu)
         why_not = getattr(make_policy(policy), "why_not", None)
         return why_not(env) if why_not else None
     if parse_policy(policy)[0] == "oracle" and "answer" not in env.unwrapped.tools:
