@@ -34,7 +34,9 @@ the cell's published ratio, clipped at the knob's bounds)
     ``benchmarks.hle``) <- GPT-5's ``no_tools`` cost / latency ratio (its one answer call
     relative to its own ``basic_tools`` episode: the reference of every ratio).
   * ``models.<M>.thinking_tokens`` / ``latency_s`` <- ``M``'s ``no_tools`` ratios (FRAMES and HLE,
-    least squares in log space: one knob pair per model).
+    least squares in log space: one knob pair per model). Models outside Table 1 bill like the
+    fitted model their card's ``thinking_like`` names (gpt-5-mini like gpt-5), so the experts an
+    ``all_tools`` orchestrator calls are billed before its own delegate turns are fitted.
   * ``orchestrators.<M>.turn_tokens`` / ``turn_latency_s`` (per benchmark) <- ``M``'s ``basic_tools``
     ratios; ``delegate_turn_tokens`` / ``delegate_turn_latency_s`` (per benchmark) <- its
     ``all_tools`` ratios.

@@ -366,3 +366,17 @@ def test_advice_follows_progress_in_the_context_the_env_renders():
                        ExpertRequest("gpt-5", ({"role": "user", "content": rendered},), role="expert", seed=s)).text
              for s in range(40)}
     assert 'Next step: {"tool": "get_order", "arguments": {"order_id": "o7"}}' in texts
+
+
+def test_models_outside_table1_bill_like_their_fitted_family():
+    """gpt-5-mini has no Table 1 row to fit its hidden tokens to: it bills like gpt-5, not for
+    free (a free model would make every cheap route in the routing world look too good)."""
+    assert CAL.card("gpt-5-mini").thinking_tokens == CAL.card("gpt-5").thinking_tokens > 0
+    data = {"evidence_boost": 0.5, "tokens_out": {}, "tokens_sigma": 0.5, "latency_sigma": 0.3,
+            "models": {"a": {"skill": {"frames": 0.5}, "query_skill": 0.5, "thinking_tokens": 7.0},
+                       "b": {"skill": {"frames": 0.5}, "query_skill": 0.5, "thinking_like": "a"},
+                       "c": {"skill": {"frames": 0.5}, "query_skill": 0.5, "thinking_like": "nope"}}}
+    with pytest.raises(ValueError, match="thinking_like"):
+        Calibration.load(data)
+    del data["models"]["c"]
+    assert Calibration.load(data).card("b").thinking_tokens == 7.0

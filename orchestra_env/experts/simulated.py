@@ -94,7 +94,7 @@ class Calibration:
                 verbosity=float(c.get("verbosity", 1.0)),
                 latency_s=float(c.get("latency_s", 10.0)),
                 category_offsets=c.get("category_offsets", {}),
-                thinking_tokens=float(c.get("thinking_tokens", 0.0)),
+                thinking_tokens=_thinking_tokens(data["models"], name),
             )
             for name, c in data["models"].items()
         }
@@ -147,6 +147,19 @@ class Calibration:
             tuple(sorted(self._offsets(model, bench).items())),
             tuple(sorted(self.category_mix.get(bench, {}).items())),
         )
+
+
+def _thinking_tokens(models: Mapping[str, Any], name: str) -> float:
+    """A card's ``thinking_tokens``, or those of the card its ``thinking_like`` names: a model
+    outside Table 1 has no figure to fit its bill to, so it bills like the fitted model of its
+    family (gpt-5-mini like gpt-5), not for free."""
+    card = models[name]
+    if "thinking_tokens" in card or "thinking_like" not in card:
+        return float(card.get("thinking_tokens", 0.0))
+    like = card["thinking_like"]
+    if like not in models or "thinking_like" in models[like]:
+        raise ValueError(f"models.{name}.thinking_like names {like!r}, which must be a card with its own thinking_tokens")
+    return float(models[like].get("thinking_tokens", 0.0))
 
 
 def deep_merge(base: Mapping[str, Any], over: Mapping[str, Any]) -> dict[str, Any]:
