@@ -22,7 +22,7 @@ PUBLISHED = {"accuracy": 76.3, "cost_ratio": 9.2 / 30.2}
 
 @dataclass
 class FrontierConfig(RunConfig):
-    betas: list[float] = field(default_factory=lambda: [0.05, 1.0, 2.0, 3.0, 5.0, 7.0, 10.0],
+    betas: list[float] = field(default_factory=lambda: [0.05, 0.1, 0.2, 0.3, 0.5, 1.0, 2.0, 5.0, 10.0],
                                metadata={"help": "cost weights (per $0.10) of the Bayes router's reward", "type": float})
     max_turns: list[int] = field(default_factory=lambda: [4], metadata={"help": "turn budgets", "type": int})
     fit_tasks: int = field(default=30, metadata={"help": "train tasks of the evidence estimates"})
