@@ -34,6 +34,7 @@ class BudgetConfig(BenchConfig):
                                  "agents.trained_router:shipped"])
     budgets: list[int] = field(default_factory=lambda: list(DEFAULT_BUDGETS))
     out: str = "results/budget_curves"
+    n: int = 100_000  # every task of each env's split (capped at its size), not a sample
 
 
 def run(config: BudgetConfig) -> list[dict[str, Any]]:
