@@ -10,7 +10,7 @@ is scaled by that budget, so a router trained at 4 turns reads the same features
 
 The shipped adapter (``agents/data/minilm_router.pt``) is produced by::
 
-    python -m agents.trained_router --preset cost-first --steps 1000 --seed 0 --out agents/data/minilm_router.pt
+    python -m agents.trained_router --preset toolorchestra --steps 1000 --seed 0 --out agents/data/minilm_router.pt
 
 and used as the policy spec ``agents.trained_router:shipped``.
 """

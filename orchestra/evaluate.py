@@ -9,7 +9,7 @@ from typing import Any, Sequence
 
 DEMO_POLICIES = ("cheapest", "heuristic", "strongest", "agents.trained_router:shipped")
 """The baselines and the shipped trained router (agents/data/minilm_router.pt, made by
-``python -m agents.trained_router``: our GRPO on the train split, cost-first, 4-turn budget)."""
+``python -m agents.trained_router --preset toolorchestra``: our GRPO on the train split, 4-turn budget)."""
 
 
 def make_any_policy(spec: str) -> Any:
