@@ -46,12 +46,12 @@ class TokenSequence:
         tools = list(getattr(env.unwrapped, "tool_schemas", []) or []) or None
         system = obs.get("preference", "")
         probe = [{"role": "system", "content": system}, {"role": "user", "content": "x"}]
-        if not policy.config.tool_schemas:
+        if not _view_option(policy, "tool_schemas", True):
             tools = None  # the menu is learned (agents.sft), not read: a much shorter prompt
         elif tools and policy.render(probe, tools, True) == policy.render(probe, None, True):
             system = f"{system}\n\nTools (call one per turn):\n{obs['tools']}"  # template ignores tools
             tools = None
-        first = clip_output(obs.get("output") or "", policy.config.max_output_chars)
+        first = clip_output(obs.get("output") or "", _view_option(policy, "max_output_chars", None))
         task = obs["task"] + (f"\n\n{first}" if first else "")
         return cls(policy, tools, [{"role": "system", "content": system}, {"role": "user", "content": task}])
 
@@ -71,7 +71,7 @@ class TokenSequence:
 
     def add_output(self, output: str) -> None:
         """Append the tool output as the template renders a ``tool`` turn (not trained)."""
-        output = clip_output(output, self.policy.config.max_output_chars)
+        output = clip_output(output, _view_option(self.policy, "max_output_chars", None))
         head = self.policy.render(self.messages, self.tools, add_generation_prompt=False)
         self.messages.append({"role": "tool", "content": output})
         tail = self.policy.render(self.messages, self.tools, add_generation_prompt=True)
@@ -85,6 +85,12 @@ class TokenSequence:
         ids = self.policy.encode(glue + tail[len(head):])
         self.token_ids += ids
         self.policy_mask += [0] * len(ids)
+
+
+def _view_option(policy: Any, name: str, default: Any) -> Any:
+    """A policy-view option of ``policy.config`` (``tool_schemas``, ``max_output_chars``), or its
+    default for a policy without one (the scale-out adapters' tokenizer-only views)."""
+    return getattr(getattr(policy, "config", None), name, default)
 
 
 def clip_output(text: str, limit: int | None) -> str:
