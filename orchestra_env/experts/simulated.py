@@ -450,8 +450,9 @@ class SimulatedExpert:
             raise ValueError(f"unknown role {request.role!r}; choose one of {sorted(self._writers)}")
         rng = np.random.default_rng(self._seed(request, model))
         text = self._writers[request.role](request, card, rng)
-        tokens_out = self._tokens_out(request, card, rng, text)
-        latency = self._latency(request, model, rng)
+        thinking, mean_latency = self._billing(request, card)
+        tokens_out = self._tokens_out(request, card, rng, text, thinking)
+        latency = self._latency(mean_latency, rng)
         return ExpertResponse(text, approx_tokens(request.prompt_text), tokens_out, latency)
 
     def p_correct(self, request: ExpertRequest) -> float:
@@ -532,7 +533,8 @@ class SimulatedExpert:
 
     # -- accounting ---------------------------------------------------------------------------
 
-    def _tokens_out(self, request: ExpertRequest, card: ModelCard, rng: np.random.Generator, text: str) -> int:
+    def _tokens_out(self, request: ExpertRequest, card: ModelCard, rng: np.random.Generator, text: str,
+                    thinking: float) -> int:
         """Visible tokens (capped by ``max_tokens``) plus hidden thinking tokens, which share the
         call's log-normal factor (no extra draw: a thinking knob changes the bill, not the run)."""
         role = request.role
@@ -540,21 +542,20 @@ class SimulatedExpert:
         sigma = self.calibration.tokens_sigma
         factor = float(rng.lognormal(-sigma**2 / 2, sigma))
         visible = max(1, min(request.max_tokens, max(int(round(mean * factor)), approx_tokens(text))))
-        return visible + int(round(self._thinking(request, card) * factor))
+        return visible + int(round(thinking * factor))
 
-    def _thinking(self, request: ExpertRequest, card: ModelCard) -> float:
-        if request.role == "orchestrator":
-            from orchestra_env.experts.simulated_orchestrator import turn_billing
+    def _billing(self, request: ExpertRequest, card: ModelCard) -> tuple[float, float]:
+        """Hidden tokens and mean latency of one call: the card's, or for an orchestrator turn
+        its orchestrator card's (read once from the prompt's tool list and task set)."""
+        mean = self.mean_latency(card.name, request.role)
+        if request.role != "orchestrator":
+            return card.thinking_tokens, mean
+        from orchestra_env.experts.simulated_orchestrator import turn_billing
 
-            return turn_billing(request, card.name, self.calibration)[0]
-        return card.thinking_tokens
+        tokens, latency = turn_billing(request, card.name, self.calibration)
+        return tokens, latency or mean
 
-    def _latency(self, request: ExpertRequest, model: str, rng: np.random.Generator) -> float:
-        mean = self.mean_latency(model, request.role)
-        if request.role == "orchestrator":
-            from orchestra_env.experts.simulated_orchestrator import turn_billing
-
-            mean = turn_billing(request, model, self.calibration)[1] or mean
+    def _latency(self, mean: float, rng: np.random.Generator) -> float:
         sigma = self.calibration.latency_sigma
         return float(mean * rng.lognormal(-(sigma**2) / 2, sigma))
 
