@@ -74,6 +74,7 @@ STAGE_KEYS = {  # what each stage writes: (section, key path); benchmarks.* hold
     "tau2": [("models", "skill.tau2")], "basic": [("orchestrators", "gather_mean")],
     "experts": [("orchestrators", "gather_experts")],
     "cost": [("models", "thinking_tokens"), ("models", "latency_s"),
+             ("models", "thinking_scale"), ("models", "latency_scale"),
              ("orchestrators", "turn_tokens"), ("orchestrators", "turn_latency_s"),
              ("orchestrators", "delegate_turn_tokens"), ("orchestrators", "delegate_turn_latency_s")],
 }
@@ -84,8 +85,10 @@ REF_MODEL = "GPT-5"
 class Runner:
     """Runs cells under ``calibration.yaml`` + the overlay fitted so far (+ a trial overlay)."""
 
-    def __init__(self, n: int, hle_n: int, seed: int, hle_path: str, overlay: dict[str, Any]):
+    def __init__(self, n: int, hle_n: int, seed: int, hle_path: str, overlay: dict[str, Any],
+                 benchmarks: Sequence[str] = rep.BENCHMARKS):
         self.n, self.hle_n, self.seed, self.hle_path, self.overlay = n, hle_n, seed, hle_path, overlay
+        self.benchmarks = tuple(benchmarks)  # the behaviour stages fit only these task sets
         self._cache: dict[str, dict[str, float]] = {}
 
     def cell(self, bench: str, setting: str, model: str, trial: Mapping[str, Any] | None = None) -> dict[str, float]:
@@ -174,7 +177,7 @@ def _fit_gather(run: Runner, models: Sequence[str], steps: int, setting: str, ke
     pub = rep.published()
     for paper_model in models:
         model = rep.MODELS[paper_model]
-        for bench in QA_BENCHES:
+        for bench in (b for b in QA_BENCHES if b in run.benchmarks):
             path = _card_path(model, bench, key)
             value = bisect(lambda x: run.cell(bench, setting, paper_model, _nested(*path, x))["acc"],
                            float(pub[(setting, paper_model)][bench]), 0.0, 16.0, steps)  # type: ignore[arg-type]
@@ -224,6 +227,8 @@ TURN = {"cost": ("turn_tokens", 0.0, 4000.0, 0.0, 120000.0), "latency": ("turn_l
 DELEGATE = {"cost": ("delegate_turn_tokens", 0.0, 4000.0, 0.0, 120000.0),
             "latency": ("delegate_turn_latency_s", 5.0, 60.0, 0.5, 900.0)}
 OWN = {"cost": ("thinking_tokens", 0.0, 2000.0, 0.0, 60000.0), "latency": ("latency_s", 5.0, 30.0, 0.5, 600.0)}
+EFFORT = {"cost": ("thinking_scale", 0.0, 1.0, 0.0, 20.0), "latency": ("latency_scale", 0.1, 1.0, 0.01, 20.0)}
+TURN_FLOOR = {"turn_tokens": 0.0, "turn_latency_s": 0.5}  # a turn that only writes the call it was advised
 
 
 def _knobs(path: Callable[[str], tuple[str, ...]], table: Mapping[str, tuple[str, float, float, float, float]]
@@ -243,6 +248,49 @@ def _solve(run: Runner, setting: str, paper_model: str, path: Callable[[str], tu
 
 
 COST_SCALE_USD = 0.062  # GPT-5 no_tools per task: Table 1's 6.2, read as US cents (SOURCE: believed, unconfirmed)
+
+
+def _effort_path(model: str, bench: str) -> Callable[[str], tuple[str, ...]]:
+    return lambda key: ("models", model, "benchmarks", bench, key)
+
+
+def _tau2_reference(run: Runner, model: str) -> dict[str, float]:
+    """GPT-5 ``basic_tools``'s tau2 cost and latency per task with the per-turn reasoning it
+    has on FRAMES (its card's top-level turn knobs): the scale the reference keeps when its
+    reasoning moves into its advice calls (1b). No figure of Table 1 fixes it: the row's
+    average read as US cents would leave tau2 less than the episode's prompts cost at GPT-5's
+    input price without prompt caching (which the simulator does not bill)."""
+    tau2 = (run.overlay.get("orchestrators", {}).get(model, {}).get("benchmarks") or {}).get("tau2", {})
+    for key in TURN_FLOOR:
+        tau2.pop(key, None)
+    return run.cell("tau2", "basic_tools", REF_MODEL)
+
+
+def _solve_turn_or_effort(run: Runner, setting: str, paper_model: str, bench: str,
+                          target: Mapping[str, float], reference: Mapping[str, Mapping[str, float]]) -> None:
+    """A model's own turns on ``bench`` <- its ``basic_tools`` ratios; where a ratio is out of
+    reach with free turns (the knob clips at its floor: the model's own searches and reasoning
+    steps already bill more than the row), the turn stays at the floor and the model's effort
+    on that task set (``models.<M>.benchmarks.<bench>``, its intermediate calls) is solved."""
+    model = rep.MODELS[paper_model]
+    _solve(run, setting, paper_model, lambda key: _card_path(model, bench, key), TURN, target, reference, [bench])
+    clipped = {metric: row for metric, row in TURN.items()
+               if _get(run.overlay, *_card_path(model, bench, row[0])) <= row[3]}
+    if clipped:
+        _solve(run, setting, paper_model, _effort_path(model, bench),
+               {m: EFFORT[m] for m in clipped}, target, reference, [bench])
+
+
+def _fix_turn_floor(run: Runner, model: str, bench: str) -> None:
+    for key, value in TURN_FLOOR.items():
+        _set(run.overlay, *_card_path(model, bench, key), value)
+
+
+def _get(overlay: Mapping[str, Any], *keys: str) -> float:
+    node: Any = overlay
+    for key in keys:
+        node = node[key]
+    return float(node)
 
 
 def _solve_absolute(run: Runner, model: str, usd: float) -> None:
@@ -268,22 +316,33 @@ def fit_billing(run: Runner, models: Sequence[str]) -> None:
     target = {(s, m): {k: float(pub[(s, m)][k]) / float(ref[k]) for k in ("cost", "latency")}  # type: ignore[arg-type]
               for s in rep.SETTINGS for m in models}
     gpt5 = rep.MODELS[REF_MODEL]
+    fit_all = "frames" in run.benchmarks  # else keep the no_tools knobs (a card's top-level keys)
     # 0. the token scale: GPT-5's hidden tokens per call <- its no_tools cost per task in dollars
     #    (Table 1's 6.2 read as US cents). Only ratios are compared, but the scale decides how much
     #    of an episode's bill is the prompt (fixed by the texts) and how much the models' output
     #    (the simulator's choice): too small a scale makes a long orchestrator context dominate.
-    _solve_absolute(run, gpt5, COST_SCALE_USD)
+    if fit_all:
+        _solve_absolute(run, gpt5, COST_SCALE_USD)
     # 1. the reference: GPT-5's no_tools ratio = its answer call N / its basic_tools episode
     #    (r0 + s x): 1/ratio is affine in x, so the same solver fits it, per benchmark
-    for bench in _benches("no_tools", REF_MODEL):
+    for bench in (b for b in _benches("no_tools", REF_MODEL) if b in run.benchmarks):
         no_tools = {bench: run.cell(bench, "no_tools", REF_MODEL)}
         inverse = {k: 1.0 / v for k, v in target[("no_tools", REF_MODEL)].items()}
         _solve(run, "basic_tools", REF_MODEL, lambda key, b=bench: _card_path(gpt5, b, key), TURN, inverse,
                no_tools, [bench])
+    # 1b. the reference on tau2: one tau2 step is the model's advice to itself (the reasoning:
+    #     ``models.<M>.benchmarks.tau2``) plus a turn that writes the advised call (no hidden
+    #     reasoning, at the latency floor), so a model that asks another for advice pays for that
+    #     model's reasoning, not for its own twice; GPT-5's advice effort keeps its tau2 scale
+    if "tau2" in run.benchmarks:
+        scale = _tau2_reference(run, gpt5)
+        _fix_turn_floor(run, gpt5, "tau2")
+        _solve(run, "basic_tools", REF_MODEL, _effort_path(gpt5, "tau2"), EFFORT, {"cost": 1.0, "latency": 1.0},
+               {"tau2": scale}, ["tau2"])
     reference = {b: run.cell(b, "basic_tools", REF_MODEL) for b in rep.BENCHMARKS}
     others = [m for m in models if m != REF_MODEL]
     # 2. every other model's own calls (they are also experts in everyone's all_tools cells)
-    for paper_model in others:
+    for paper_model in (others if fit_all else ()):
         model = rep.MODELS[paper_model]
         _solve(run, "no_tools", paper_model, lambda key, m=model: ("models", m, key), OWN,
                target[("no_tools", paper_model)], reference, _benches("no_tools", paper_model))
@@ -291,11 +350,16 @@ def fit_billing(run: Runner, models: Sequence[str]) -> None:
     for setting, table in (("basic_tools", TURN), ("all_tools", DELEGATE)):
         for paper_model in (others if setting == "basic_tools" else models):
             model = rep.MODELS[paper_model]
-            for bench in _benches(setting, paper_model):
-                if setting == "basic_tools" and bench == "tau2" and paper_model == REF_MODEL:
-                    continue
-                _solve(run, setting, paper_model, lambda key, m=model, b=bench: _card_path(m, b, key), table,
-                       target[(setting, paper_model)], reference, [bench])
+            for bench in (b for b in _benches(setting, paper_model) if b in run.benchmarks):
+                if setting == "all_tools":
+                    _solve(run, setting, paper_model, lambda key, m=model, b=bench: _card_path(m, b, key), table,
+                           target[(setting, paper_model)], reference, [bench])
+                elif bench == "tau2":  # the same split of a step as the reference's (1b)
+                    _fix_turn_floor(run, model, "tau2")
+                    _solve(run, setting, paper_model, _effort_path(model, "tau2"), EFFORT,
+                           target[(setting, paper_model)], reference, ["tau2"])
+                else:
+                    _solve_turn_or_effort(run, setting, paper_model, bench, target[(setting, paper_model)], reference)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -306,6 +370,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--steps", type=int, default=6, help="bisection steps per accuracy knob")
     parser.add_argument("--models", nargs="*", default=list(rep.MODELS))
     parser.add_argument("--stages", nargs="*", default=list(STAGES), choices=STAGES)
+    parser.add_argument("--benchmarks", nargs="*", default=list(rep.BENCHMARKS), choices=rep.BENCHMARKS,
+                        help="task sets whose keys the stages refit (the others' keys are kept; a card's "
+                             "top-level keys and every model's no_tools knobs belong to frames)")
     parser.add_argument("--out", default=str(FITTED))
     args = parser.parse_args(argv)
     out = Path(args.out)
@@ -322,9 +389,11 @@ def main(argv: Sequence[str] | None = None) -> int:
                 node, *path = key.split(".")
                 if path:
                     (card.get(node) or {}).pop(path[0], None)
-                else:
+                    continue
+                if "frames" in args.benchmarks:  # per task set: only --benchmarks lose the key
                     card.pop(node, None)
-                    for over in (card.get("benchmarks") or {}).values():
+                for bench, over in (card.get("benchmarks") or {}).items():
+                    if bench in args.benchmarks:
                         over.pop(node, None)
     if out.exists():
         out.unlink()  # Calibration.load() must not merge the old fit under the new one
@@ -339,7 +408,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         from orchestra_env.data.hle import write_synthetic_hle
 
         hle = str(write_synthetic_hle(Path(tmp) / "synthetic_hle.jsonl", n=args.hle_n, seed=args.seed))
-        run = Runner(args.n, args.hle_n, args.seed, hle, overlay)
+        run = Runner(args.n, args.hle_n, args.seed, hle, overlay, args.benchmarks)
         for stage in (s for s in STAGES if s in args.stages):
             fits[stage](run, args.models, args.steps)
             staged = out.with_suffix(".partial.yaml")  # a stage's result survives a later stage's failure

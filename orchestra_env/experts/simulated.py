@@ -58,6 +58,21 @@ class ModelCard:
     # hidden reasoning tokens per call, billed as output on top of the visible text (which the
     # request's max_tokens caps): thinking models bill far more than they show
     thinking_tokens: float = 0.0
+    # task set -> {"thinking_scale", "latency_scale"}: the effort of the model's intermediate calls
+    # (advice, search queries, reasoning steps; not its final answer, see ``call_effort``) on that
+    # task set relative to a QA answer: advising one step of a customer-service conversation is
+    # not answering an exam question
+    effort: Mapping[str, Mapping[str, float]] = field(default_factory=dict)
+
+    def call_effort(self, role: str, benchmark: str | None) -> tuple[float, float]:
+        """``(thinking_scale, latency_scale)`` of one call in ``role`` on ``benchmark``.
+
+        A final ``answer`` (and a judge's verdict) is the model's whole effort on the question,
+        which its ``no_tools`` figures fix on every task set, so it is never scaled."""
+        if role in UNSCALED_ROLES or benchmark is None:
+            return 1.0, 1.0
+        over = self.effort.get(_benchmark_key(benchmark), {})
+        return float(over.get("thinking_scale", 1.0)), float(over.get("latency_scale", 1.0))
 
 
 @dataclass(frozen=True)
@@ -95,6 +110,7 @@ class Calibration:
                 latency_s=float(c.get("latency_s", 10.0)),
                 category_offsets=c.get("category_offsets", {}),
                 thinking_tokens=_thinking_tokens(data["models"], name),
+                effort=_effort(data["models"], name),
             )
             for name, c in data["models"].items()
         }
@@ -160,6 +176,28 @@ def _thinking_tokens(models: Mapping[str, Any], name: str) -> float:
     if like not in models or "thinking_like" in models[like]:
         raise ValueError(f"models.{name}.thinking_like names {like!r}, which must be a card with its own thinking_tokens")
     return float(models[like].get("thinking_tokens", 0.0))
+
+
+EFFORT_KEYS = ("thinking_scale", "latency_scale")
+UNSCALED_ROLES = ("answer", "judge", "orchestrator")
+
+
+def _effort(models: Mapping[str, Any], name: str) -> dict[str, dict[str, float]]:
+    """A card's per-task-set effort (``benchmarks: {tau2: {thinking_scale: .., latency_scale: ..}}``),
+    or that of its ``thinking_like`` model when it has none (it bills like its family)."""
+    card = models[name]
+    source = card if "benchmarks" in card or "thinking_like" not in card else models.get(card["thinking_like"], {})
+    out: dict[str, dict[str, float]] = {}
+    for bench, over in (source.get("benchmarks") or {}).items():
+        unknown = sorted(set(over) - set(EFFORT_KEYS))
+        if unknown:
+            raise ValueError(f"models.{name}.benchmarks.{bench} has unknown keys {unknown}; a model card's "
+                             f"per-task-set keys are {list(EFFORT_KEYS)}")
+        values = {k: float(v) for k, v in over.items()}
+        if any(v < 0 for v in values.values()):
+            raise ValueError(f"models.{name}.benchmarks.{bench}: effort scales must be >= 0, got {values}")
+        out[_benchmark_key(bench)] = values
+    return out
 
 
 def deep_merge(base: Mapping[str, Any], over: Mapping[str, Any]) -> dict[str, Any]:
@@ -549,7 +587,9 @@ class SimulatedExpert:
         its orchestrator card's (read once from the prompt's tool list and task set)."""
         mean = self.mean_latency(card.name, request.role)
         if request.role != "orchestrator":
-            return card.thinking_tokens, mean
+            task = current_task()
+            thinking, latency = card.call_effort(request.role, task.benchmark if task else None)
+            return card.thinking_tokens * thinking, mean * latency
         from orchestra_env.experts.simulated_orchestrator import turn_billing
 
         tokens, latency = turn_billing(request, card.name, self.calibration)
