@@ -40,6 +40,15 @@ the cell's published ratio, clipped at the knob's bounds)
   * ``orchestrators.<M>.turn_tokens`` / ``turn_latency_s`` (per benchmark) <- ``M``'s ``basic_tools``
     ratios; ``delegate_turn_tokens`` / ``delegate_turn_latency_s`` (per benchmark) <- its
     ``all_tools`` ratios.
+  * tau2: a step is the model's advice to itself plus a turn writing the advised call; the turn is
+    at its floor (``TURN_FLOOR``) and ``models.<M>.benchmarks.tau2.thinking_scale`` /
+    ``latency_scale`` (the advice's effort) <- ``M``'s ``basic_tools`` tau2 ratios; GPT-5's (the
+    reference) <- the tau2 cost and latency its episode had with its FRAMES per-turn reasoning.
+  * HLE/FRAMES: where a ``basic_tools`` turn knob clips at its floor, ``models.<M>.benchmarks.<b>``
+    effort (its queries' and reasoning steps' bill on that task set) is solved instead.
+
+``--benchmarks`` restricts what a run refits to those task sets (a card's top-level keys and the
+``no_tools`` knobs belong to ``frames``); the other task sets keep their keys.
 
 The paper reports one cost and one latency per row (averaged over its benchmarks, per the
 SOURCE note); each benchmark's ratio is fitted to that figure. Not fitted (predictions the
@@ -362,6 +371,21 @@ def fit_billing(run: Runner, models: Sequence[str]) -> None:
                     _solve_turn_or_effort(run, setting, paper_model, bench, target[(setting, paper_model)], reference)
 
 
+HEADER = ("# WRITTEN BY benchmarks/fit_calibration.py (do not edit by hand). Fitted to ToolOrchestra Table 1\n"
+          "# (orchestra_env/data/toolorchestra/table1.csv); what each key is fitted to: see the docstring of\n"
+          "# benchmarks/fit_calibration.py. Merged over calibration.yaml by Calibration.load(). The runs whose\n"
+          "# keys this file holds, oldest first (a later run refits only its stages, models and task sets):\n")
+
+
+def _header(out: Path, args: argparse.Namespace) -> str:
+    """The fixed preamble, the earlier runs' lines (kept: a partial refit leaves their keys), this run's."""
+    earlier = [line for line in (out.read_text().splitlines() if out.exists() else []) if line.startswith("# run")]
+    models = "all" if set(args.models) == set(rep.MODELS) else " ".join(args.models)
+    run = (f"# run: stages {' '.join(args.stages)}; models {models}; task sets {' '.join(args.benchmarks)}; seed "
+           f"{args.seed}, n {args.n} (train splits), HLE fixture n {args.hle_n}, {args.steps} bisection steps")
+    return HEADER + "\n".join([*earlier, run]) + "\n"
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--n", type=int, default=100_000, help="tasks per benchmark (default: whole splits)")
@@ -395,13 +419,9 @@ def main(argv: Sequence[str] | None = None) -> int:
                 for bench, over in (card.get("benchmarks") or {}).items():
                     if bench in args.benchmarks:
                         over.pop(node, None)
+    header = _header(out, args)
     if out.exists():
         out.unlink()  # Calibration.load() must not merge the old fit under the new one
-    header = (f"# WRITTEN BY benchmarks/fit_calibration.py (do not edit by hand): seed {args.seed}, n {args.n}, "
-              f"HLE fixture n {args.hle_n}, {args.steps} bisection steps, last stages run: {' '.join(args.stages)}.\n"
-              "# Fitted to ToolOrchestra Table 1 (orchestra_env/data/toolorchestra/table1.csv); what each key is\n"
-              "# fitted to: see the docstring of benchmarks/fit_calibration.py. Merged over calibration.yaml by\n"
-              "# Calibration.load().\n")
     fits = {"tau2": fit_tau2, "basic": fit_basic, "experts": fit_experts,
             "cost": lambda run, models, steps: fit_billing(run, models)}
     with tempfile.TemporaryDirectory() as tmp:

@@ -380,3 +380,35 @@ def test_models_outside_table1_bill_like_their_fitted_family():
         Calibration.load(data)
     del data["models"]["c"]
     assert Calibration.load(data).card("b").thinking_tokens == 7.0
+
+
+def test_task_set_effort_scales_intermediate_calls_not_the_answer():
+    """``models.<M>.benchmarks.<b>`` scales the hidden tokens and latency of the model's advice,
+    queries and reasoning on that task set; its final answer (fixed by its no_tools figures)
+    and other task sets keep the card's bill."""
+    effort = {"benchmarks": {"hle": {"thinking_scale": 0.0, "latency_scale": 0.25}}, "thinking_tokens": 3000}
+    scaled = _with_card("Qwen3-8B", "models", **effort)
+    plain = _with_card("Qwen3-8B", "models", thinking_tokens=3000)
+    for bench, role, changed in (("hle", "reasoner", True), ("hle", "search", True), ("hle", "answer", False),
+                                 ("frames", "reasoner", False)):
+        task = make_tasks(bench, 1)[0]
+        request = ExpertRequest("Qwen3-8B", ({"role": "user", "content": task.question},), role=role,
+                                max_tokens=64, seed=2)
+        a, b = with_task(task, scaled.complete, request), with_task(task, plain.complete, request)
+        assert a.text == b.text
+        if changed:
+            assert b.tokens_out - a.tokens_out > 1000 and a.latency_s == pytest.approx(0.25 * b.latency_s)
+        else:
+            assert (a.tokens_out, a.latency_s) == (b.tokens_out, b.latency_s)
+
+
+def test_task_set_effort_is_inherited_and_checked():
+    data = {"evidence_boost": 0.5, "tokens_out": {}, "tokens_sigma": 0.5, "latency_sigma": 0.3,
+            "models": {"a": {"skill": {"frames": 0.5}, "query_skill": 0.5, "thinking_tokens": 7.0,
+                             "benchmarks": {"tau2-airline": {"thinking_scale": 2.0}}},
+                       "b": {"skill": {"frames": 0.5}, "query_skill": 0.5, "thinking_like": "a"}}}
+    assert Calibration.load(data).card("b").call_effort("expert", "tau2") == (2.0, 1.0)
+    assert Calibration.load(data).card("a").call_effort("answer", "tau2") == (1.0, 1.0)
+    data["models"]["a"]["benchmarks"]["hle"] = {"turn_tokens": 5}  # an orchestrator key on a model card
+    with pytest.raises(ValueError, match="thinking_scale"):
+        Calibration.load(data)

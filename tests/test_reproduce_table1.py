@@ -92,3 +92,41 @@ def test_fitted_cells_stay_near_the_published_table(rows):
             continue
         for key in ("cost", "latency"):
             assert abs(r[f"{key}_ratio"] / r[f"published_{key}_ratio"] - 1) < 0.5, (r["benchmark"], r["setting"], r["model"], key)
+
+
+class _LinearCells:
+    """A stand-in for the fit's Runner: a cell's cost is affine in the model's HLE turn tokens
+    and in its HLE effort (``0.2 + 1e-5 * turn_tokens + 0.6 * thinking_scale``, scale 1 unset)."""
+
+    def __init__(self) -> None:
+        self.overlay: dict = {}
+
+    def cell(self, bench, setting, model, trial=None):
+        from orchestra_env.experts.simulated import deep_merge
+
+        data = deep_merge(self.overlay, dict(trial or {}))
+        turn = data.get("orchestrators", {}).get("qwen", {}).get("benchmarks", {}).get("hle", {})
+        effort = data.get("models", {}).get("qwen", {}).get("benchmarks", {}).get("hle", {})
+        cost = 0.2 + 1e-5 * turn.get("turn_tokens", 0.0) + 0.6 * effort.get("thinking_scale", 1.0)
+        latency = 0.5 + 0.01 * turn.get("turn_latency_s", 0.0)
+        return {"cost": cost, "latency": latency, "acc": 0.0}
+
+
+def test_a_clipped_turn_knob_falls_back_to_the_models_effort(monkeypatch):
+    """When a model's own turns would have to bill less than nothing, the turn stays at its floor
+    and the effort of its intermediate calls is solved instead (the cost here: 0.2 + 0.6 s = 0.5)."""
+    from benchmarks import fit_calibration as fit
+
+    monkeypatch.setitem(rep.MODELS, "Q", "qwen")
+    run = _LinearCells()
+    fit._solve_turn_or_effort(run, "basic_tools", "Q", "hle", {"cost": 0.5, "latency": 0.6},
+                              {"hle": {"cost": 1.0, "latency": 1.0}})
+    assert run.overlay["orchestrators"]["qwen"]["benchmarks"]["hle"]["turn_tokens"] == 0.0
+    assert run.overlay["models"]["qwen"]["benchmarks"]["hle"]["thinking_scale"] == pytest.approx(0.5, abs=0.01)
+    assert "latency_scale" not in run.overlay["models"]["qwen"]["benchmarks"]["hle"]  # latency was in reach
+    # in reach with free turns: no effort key is written
+    run = _LinearCells()
+    fit._solve_turn_or_effort(run, "basic_tools", "Q", "hle", {"cost": 0.9, "latency": 0.6},
+                              {"hle": {"cost": 1.0, "latency": 1.0}})
+    assert run.overlay["orchestrators"]["qwen"]["benchmarks"]["hle"]["turn_tokens"] == pytest.approx(10000, rel=0.01)
+    assert "models" not in run.overlay
