@@ -42,6 +42,7 @@ BENCHMARKS: dict[str, Benchmark] = {
     "alpha-umi": Benchmark("benchmarks.alpha_umi", "alpha-UMi (GLPFT) vs a single LLM vs the untrained base, 3 seeds (minutes)"),
     "moat": Benchmark("benchmarks.moat", "MOAT vs independent planner/executor training vs a single agent, 3 seeds (minutes)"),
     "bayes-frontier": Benchmark("benchmarks.bayes_frontier", "the Bayes router's accuracy-cost frontier vs Orchestrator-8B's row"),
+    "tau2-frontier": Benchmark("benchmarks.tau2_frontier", "adviser policies on tau2 vs Orchestrator-8B's tau2 row"),
     "preference-adherence": Benchmark("benchmarks.preference_adherence", "how call shares and $ follow the preference, per policy"),
     "unseen-tools": Benchmark("benchmarks.unseen_tools", "the description router on a catalogue with unseen models and prices"),
     "reproduce": Benchmark("benchmarks.reproduce_table1", "ToolOrchestra's Table 1, published vs the simulated world"),
