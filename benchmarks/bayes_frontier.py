@@ -12,9 +12,9 @@ the world is too pessimistic for the published row; if one does, the world admit
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Sequence
+from typing import Any, Mapping, Sequence
 
-from benchmarks.common import RunConfig, parse_run_config, run_recorded
+from benchmarks.common import RunConfig, parse_run_config, record_and_print
 from benchmarks.stats import bootstrap_mean, ratio_interval, wilson
 
 PUBLISHED = {"accuracy": 76.3, "cost_ratio": 9.2 / 30.2}
@@ -47,33 +47,42 @@ def run(config: FrontierConfig) -> list[dict[str, Any]]:
         for beta in config.betas:
             router = BayesRouter(world, PenaltyWeights(1.0, beta, 0.05))
             ep = evaluate(router, env, n_tasks=len(env.unwrapped.tasks), seed=config.seed)["episodes"]
-            acc, cost = wilson(sum(ep["correct"]), len(ep["correct"])), bootstrap_mean(ep["cost_usd"])
-            ratio = ratio_interval(ep["cost_usd"], ref["cost_usd"])
-            rows.append({"max_turns": turns, "beta": beta, "n": len(ep["correct"]), "accuracy": 100 * acc.value,
-                         "acc_lo": 100 * acc.low, "acc_hi": 100 * acc.high, "cost_usd": cost.value,
-                         "cost_ratio": ratio.value, "ratio_lo": ratio.low, "ratio_hi": ratio.high,
-                         "admits_published": bool(100 * acc.high >= PUBLISHED["accuracy"]
-                                                  and ratio.low <= PUBLISHED["cost_ratio"])})
+            rows.append({"max_turns": turns, "beta": beta, **frontier_point(ep, ref["cost_usd"], PUBLISHED)})
         env.close()
     return rows
 
 
+def frontier_point(episodes: Mapping[str, Sequence[float]], reference_cost: Sequence[float],
+                   published: Mapping[str, float]) -> dict[str, Any]:
+    """Accuracy (Wilson), mean $ and cost ratio to the reference (intervals) of one policy's
+    episodes, and whether they are consistent with the published row: the accuracy interval
+    reaches its accuracy and the ratio interval its cost ratio."""
+    acc, cost = wilson(sum(episodes["correct"]), len(episodes["correct"])), bootstrap_mean(episodes["cost_usd"])
+    ratio = ratio_interval(episodes["cost_usd"], reference_cost)
+    return {"n": len(episodes["correct"]), "accuracy": 100 * acc.value, "acc_lo": 100 * acc.low,
+            "acc_hi": 100 * acc.high, "cost_usd": cost.value, "cost_ratio": ratio.value, "ratio_lo": ratio.low,
+            "ratio_hi": ratio.high, "admits_published": bool(100 * acc.high >= published["accuracy"]
+                                                              and ratio.low <= published["cost_ratio"])}
+
+
+def frontier_header(published: Mapping[str, float]) -> str:
+    return (f"n | accuracy % [95% CI] | $ per task | cost ratio to GPT-5 basic_tools [95% CI] | consistent with "
+            f"Orchestrator-8B ({published['accuracy']:.1f}%, {published['cost_ratio']:.2f}) |")
+
+
+def frontier_cells(r: Mapping[str, Any]) -> str:
+    return (f"{r['n']} | {r['accuracy']:.1f} [{r['acc_lo']:.1f}, {r['acc_hi']:.1f}] | {r['cost_usd']:.4f} | "
+            f"{r['cost_ratio']:.2f} [{r['ratio_lo']:.2f}, {r['ratio_hi']:.2f}] | {'yes' if r['admits_published'] else 'no'} |")
+
+
 def markdown(rows: Sequence[dict[str, Any]]) -> str:
-    lines = ["| max_turns | cost weight (per $0.10) | n | accuracy % [95% CI] | $ per task | cost ratio to GPT-5 "
-             "basic_tools [95% CI] | consistent with Orchestrator-8B (76.3%, 0.30) |", "|---:|---:|---:|---:|---:|---:|---|"]
-    for r in rows:
-        lines.append(f"| {r['max_turns']} | {r['beta']:g} | {r['n']} | {r['accuracy']:.1f} [{r['acc_lo']:.1f}, "
-                     f"{r['acc_hi']:.1f}] | {r['cost_usd']:.4f} | {r['cost_ratio']:.2f} [{r['ratio_lo']:.2f}, "
-                     f"{r['ratio_hi']:.2f}] | {'yes' if r['admits_published'] else 'no'} |")
+    lines = ["| max_turns | cost weight (per $0.10) | " + frontier_header(PUBLISHED), "|---:|---:|---:|---:|---:|---:|---|"]
+    lines += [f"| {r['max_turns']} | {r['beta']:g} | " + frontier_cells(r) for r in rows]
     return "\n".join(lines) + "\n"
 
 
 def main(argv: Sequence[str] | None = None) -> list[dict[str, Any]]:
-    config = parse_run_config(argv, FrontierConfig(), __doc__)
-    rows, record, paths = run_recorded("bayes_frontier", config, run, markdown=markdown)
-    print(markdown(rows))
-    print(f"wrote {', '.join(map(str, paths))} ({record.duration_s:.0f} s)")
-    return rows
+    return record_and_print("bayes_frontier", parse_run_config(argv, FrontierConfig(), __doc__), run, markdown)
 
 
 if __name__ == "__main__":

@@ -401,6 +401,16 @@ def run_recorded(name: str, config: Any, run: Callable[[Any], list[dict[str, Any
     return rows, record, paths
 
 
+def record_and_print(name: str, config: Any, run: Callable[[Any], list[dict[str, Any]]],
+                     markdown: Callable[[list[dict[str, Any]]], str]) -> list[dict[str, Any]]:
+    """The shared tail of a benchmark's ``main``: a recorded run (``<out>.json/.csv/.md`` with
+    provenance), then its markdown on stdout."""
+    rows, record, paths = run_recorded(name, config, run, markdown=markdown)
+    print(Path(config.out).with_suffix(".md").read_text())
+    print(f"wrote {', '.join(map(str, paths))} ({record.duration_s:.0f} s)")
+    return rows
+
+
 def provenance(record: RunRecord, stem: str) -> str:
     """The line under a docs table that names its run: file, commit, seed, device, date."""
     commit = (record.git_commit or "no git")[:10] + (" (dirty)" if record.git_dirty else "")

@@ -21,8 +21,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Sequence
 
-from benchmarks.common import RunConfig, parse_run_config, run_recorded
-from benchmarks.stats import bootstrap_mean, ratio_interval, wilson
+from benchmarks.bayes_frontier import frontier_cells, frontier_header, frontier_point
+from benchmarks.common import RunConfig, parse_run_config, record_and_print
 
 PUBLISHED = {"accuracy": 80.2, "cost_ratio": 9.2 / 30.2}
 POLICIES = {  # name -> (advisers, fallback)
@@ -61,32 +61,18 @@ def run(config: Tau2FrontierConfig) -> list[dict[str, Any]]:
                 env.close()
             for key in episodes:
                 episodes[key] += result["episodes"][key]
-        acc, cost = wilson(sum(episodes["correct"]), len(episodes["correct"])), bootstrap_mean(episodes["cost_usd"])
-        ratio = ratio_interval(episodes["cost_usd"], ref["cost_usd"])
-        rows.append({"policy": name, "n": len(episodes["correct"]), "accuracy": 100 * acc.value,
-                     "acc_lo": 100 * acc.low, "acc_hi": 100 * acc.high, "cost_usd": cost.value,
-                     "cost_ratio": ratio.value, "ratio_lo": ratio.low, "ratio_hi": ratio.high,
-                     "admits_published": bool(100 * acc.high >= PUBLISHED["accuracy"]
-                                              and ratio.low <= PUBLISHED["cost_ratio"])})
+        rows.append({"policy": name, **frontier_point(episodes, ref["cost_usd"], PUBLISHED)})
     return rows
 
 
 def markdown(rows: Sequence[dict[str, Any]]) -> str:
-    lines = ["| policy | n | accuracy % [95% CI] | $ per task | cost ratio to GPT-5 basic_tools [95% CI] | "
-             "consistent with Orchestrator-8B (80.2%, 0.30) |", "|---|---:|---:|---:|---:|---|"]
-    for r in rows:
-        lines.append(f"| {r['policy']} | {r['n']} | {r['accuracy']:.1f} [{r['acc_lo']:.1f}, {r['acc_hi']:.1f}] | "
-                     f"{r['cost_usd']:.4f} | {r['cost_ratio']:.2f} [{r['ratio_lo']:.2f}, {r['ratio_hi']:.2f}] | "
-                     f"{'yes' if r['admits_published'] else 'no'} |")
+    lines = ["| policy | " + frontier_header(PUBLISHED), "|---|---:|---:|---:|---:|---|"]
+    lines += [f"| {r['policy']} | " + frontier_cells(r) for r in rows]
     return "\n".join(lines) + "\n"
 
 
 def main(argv: Sequence[str] | None = None) -> list[dict[str, Any]]:
-    config = parse_run_config(argv, Tau2FrontierConfig(), __doc__)
-    rows, record, paths = run_recorded("tau2_frontier", config, run, markdown=markdown)
-    print(markdown(rows))
-    print(f"wrote {', '.join(map(str, paths))} ({record.duration_s:.0f} s)")
-    return rows
+    return record_and_print("tau2_frontier", parse_run_config(argv, Tau2FrontierConfig(), __doc__), run, markdown)
 
 
 if __name__ == "__main__":
