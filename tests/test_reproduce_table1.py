@@ -130,3 +130,20 @@ def test_a_clipped_turn_knob_falls_back_to_the_models_effort(monkeypatch):
                               {"hle": {"cost": 1.0, "latency": 1.0}})
     assert run.overlay["orchestrators"]["qwen"]["benchmarks"]["hle"]["turn_tokens"] == pytest.approx(10000, rel=0.01)
     assert "models" not in run.overlay
+
+
+def test_a_partial_refit_keeps_the_earlier_runs_in_the_header(tmp_path):
+    """fitted.yaml says which runs its keys come from: a refit of some stages or task sets keeps
+    the lines of the runs whose keys it leaves in place, and adds its own."""
+    import argparse
+
+    from benchmarks import fit_calibration as fit
+
+    out = tmp_path / "fitted.yaml"
+    out.write_text("# WRITTEN BY ...\n# run: stages cost; models all; task sets frames\nmodels: {}\n")
+    args = argparse.Namespace(stages=["experts"], models=["GPT-5"], benchmarks=["hle"], seed=1, n=40, hle_n=400, steps=7)
+    header = fit._header(out, args)
+    runs = [line for line in header.splitlines() if line.startswith("# run")]
+    assert runs[0] == "# run: stages cost; models all; task sets frames"
+    assert runs[1].startswith("# run: stages experts; models GPT-5; task sets hle; seed 1, n 40")
+    assert header.startswith(fit.HEADER)
