@@ -34,6 +34,7 @@ BENCHMARKS: dict[str, Benchmark] = {
     "routing": Benchmark("benchmarks.routing", "Bayes router, oracle, baselines and trained routers (3 seeds) per preset (minutes)"),
     "routing-dominance": Benchmark("benchmarks.routing_dominance", "trained routers (results/routing.json) vs Table 1's all_tools orchestrators on FRAMES, intervals"),
     "routing-limits": Benchmark("benchmarks.routing_limits", "why learners fall short of the Bayes router: category-blind Bayes, plan gaps, episodes needed"),
+    "routing-validation": Benchmark("benchmarks.routing_validation", "learner variants scored on a held-out train slice beside the Bayes router (minutes)"),
     "grpo-throughput": Benchmark("benchmarks.grpo_throughput", "one GRPO step, ours vs TRL: tokens/s, peak memory"),
     "threshold-routing": Benchmark("benchmarks.threshold_routing", "the confidence-threshold router's accuracy-cost sweep"),
     "outages": Benchmark("benchmarks.outages", "routers trained with / without provider outages, 3 seeds (minutes)"),

@@ -229,3 +229,12 @@ def test_table_cells_skip_a_trained_router_where_its_menu_does_not_fit(tmp_path,
     assert applicable("agents.trained_router:shipped", OneRightModelEnv(models=THREE, right="answer-4")) is None
     reason = applicable("agents.trained_router:shipped", OneRightModelEnv(models=THREE[:2], right="answer-3"))
     assert reason and "not the one the router was trained on" in reason
+
+
+def test_validation_slice_is_disjoint_from_the_learners_train_tasks():
+    from benchmarks.routing_validation import split_train
+
+    fit, val = split_train(100, 0.25, seed=0)
+    assert len(val) == 25 and len(fit) == 75
+    assert not set(fit) & set(val) and set(fit) | set(val) == set(range(100))
+    assert split_train(100, 0.25, seed=0) == (fit, val) and split_train(100, 0.25, seed=1) != (fit, val)
