@@ -31,8 +31,7 @@ from typing import Any, Mapping, Sequence
 import gymnasium as gym
 import numpy as np
 
-from benchmarks.common import RunConfig, parse_run_config, progress
-from benchmarks.routing import record_and_print
+from benchmarks.common import RunConfig, parse_run_config, progress, record_and_print
 from benchmarks.stats import bootstrap_mean, wilson
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")

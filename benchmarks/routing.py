@@ -30,7 +30,7 @@ from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
 
-from benchmarks.common import RunConfig, parse_run_config, progress, run_recorded
+from benchmarks.common import RunConfig, parse_run_config, progress, record_and_print
 from benchmarks.stats import bootstrap_mean, wilson
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -395,16 +395,6 @@ def mean_sd(values: Sequence[float], fmt: str = ".3f") -> str:
     """``mean ± std`` over seeds (std 0 for one seed)."""
     x = np.asarray(values, dtype=float)
     return f"{x.mean():{fmt}} ± {x.std(ddof=1) if len(x) > 1 else 0.0:{fmt}}"
-
-
-def record_and_print(name: str, config: RunConfig, run: Callable[[Any], list[dict[str, Any]]],
-                     markdown: Callable[[list[dict[str, Any]]], str]) -> list[dict[str, Any]]:
-    """The shared tail of the routing benchmarks' ``main``: a recorded run (results/<out>.json,
-    .csv, .md with provenance), then the table on stdout."""
-    rows, record, paths = run_recorded(name, config, run, markdown=markdown)
-    print(Path(config.out).with_suffix(".md").read_text())
-    print(f"wrote {', '.join(map(str, paths))} ({record.duration_s:.0f} s)")
-    return rows
 
 
 def main(argv: Sequence[str] | None = None, config: RoutingConfig | None = None) -> list[dict[str, Any]]:

@@ -17,8 +17,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
-from benchmarks.common import RunConfig, parse_run_config
-from benchmarks.routing import RoutingConfig, dominance, record_and_print, table1_markdown, text_env
+from benchmarks.common import RunConfig, parse_run_config, record_and_print
+from benchmarks.routing import RoutingConfig, dominance, table1_markdown, text_env
 
 
 @dataclass

@@ -21,8 +21,8 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 
-from benchmarks.common import RunConfig, parse_run_config
-from benchmarks.routing import PRESETS, paired_gap, record_and_print, text_env
+from benchmarks.common import RunConfig, parse_run_config, record_and_print
+from benchmarks.routing import PRESETS, paired_gap, text_env
 from benchmarks.stats import bootstrap_mean
 
 

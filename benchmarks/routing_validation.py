@@ -20,8 +20,8 @@ from typing import Any, Callable, Mapping, Sequence
 import gymnasium as gym
 import numpy as np
 
-from benchmarks.common import RunConfig, parse_run_config
-from benchmarks.routing import make_view, normalised, paired_gap, record_and_print, text_env
+from benchmarks.common import RunConfig, parse_run_config, record_and_print
+from benchmarks.routing import make_view, normalised, paired_gap, text_env
 from benchmarks.stats import bootstrap_mean
 
 # variant name -> (learner, env steps, RouterConfig overrides)

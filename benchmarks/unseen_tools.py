@@ -28,8 +28,8 @@ import yaml
 
 import numpy as np
 
-from benchmarks.common import RunConfig, parse_run_config
-from benchmarks.routing import mean_sd, record_and_print
+from benchmarks.common import RunConfig, parse_run_config, record_and_print
+from benchmarks.routing import mean_sd
 from benchmarks.stats import bootstrap_mean, wilson
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
