@@ -401,6 +401,16 @@ def run_recorded(name: str, config: Any, run: Callable[[Any], list[dict[str, Any
     return rows, record, paths
 
 
+def spawn_map(fn: Callable[[Any], Any], jobs: Sequence[Any], workers: int) -> Iterable[Any]:
+    """``fn`` over ``jobs`` in order, in ``workers`` spawned processes (a fresh interpreter each:
+    no forked torch or model state), yielded as each finishes in turn."""
+    import multiprocessing as mp
+    from concurrent.futures import ProcessPoolExecutor
+
+    with ProcessPoolExecutor(workers, mp_context=mp.get_context("spawn")) as pool:
+        yield from pool.map(fn, jobs)
+
+
 def record_and_print(name: str, config: Any, run: Callable[[Any], list[dict[str, Any]]],
                      markdown: Callable[[list[dict[str, Any]]], str]) -> list[dict[str, Any]]:
     """The shared tail of a benchmark's ``main``: a recorded run (``<out>.json/.csv/.md`` with

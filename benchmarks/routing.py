@@ -30,7 +30,7 @@ from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
 
-from benchmarks.common import RunConfig, parse_run_config, progress, record_and_print
+from benchmarks.common import RunConfig, parse_run_config, progress, record_and_print, spawn_map
 from benchmarks.stats import bootstrap_mean, wilson
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -203,16 +203,12 @@ def run(config: RoutingConfig) -> list[dict[str, Any]]:
     jobs = [(name, preset, seed, config) for preset in config.learner_presets for name in config.learners
             for seed in config.seeds if (name, preset, seed) not in finished and not config.resume_only]
     if config.workers > 1:  # independent runs: one process each (MiniLM is loaded once per process)
-        import multiprocessing as mp
-        from concurrent.futures import ProcessPoolExecutor
-
-        with ProcessPoolExecutor(config.workers, mp_context=mp.get_context("spawn")) as pool:
-            for i, row in enumerate(pool.map(learner_row, jobs), 1):
-                rows.append(row)
-                if config.progress:
-                    print(f"learner runs {i}/{len(jobs)}: {row['policy']} {row['preset']} seed {row['seed']} "
-                          f"reward {row['reward']:.3f} ({row['train_s']:.0f} s)", file=sys.stderr, flush=True)
-                _checkpoint(config, rows)
+        for i, row in enumerate(spawn_map(learner_row, jobs, config.workers), 1):
+            rows.append(row)
+            if config.progress:
+                print(f"learner runs {i}/{len(jobs)}: {row['policy']} {row['preset']} seed {row['seed']} "
+                      f"reward {row['reward']:.3f} ({row['train_s']:.0f} s)", file=sys.stderr, flush=True)
+            _checkpoint(config, rows)
     else:
         for job in progress(jobs, "learner runs", config.progress):
             rows.append(learner_row(job))

@@ -20,7 +20,7 @@ from typing import Any, Callable, Mapping, Sequence
 import gymnasium as gym
 import numpy as np
 
-from benchmarks.common import RunConfig, parse_run_config, record_and_print
+from benchmarks.common import RunConfig, parse_run_config, record_and_print, spawn_map
 from benchmarks.routing import make_view, normalised, paired_gap, text_env
 from benchmarks.stats import bootstrap_mean
 
@@ -144,15 +144,11 @@ def run(config: ValidationConfig) -> list[dict[str, Any]]:
                          "episode_rewards": rewards})
         env.close()
     jobs = [(p, v, s, config) for p in config.presets for v in config.variants for s in config.seeds]
-    import multiprocessing as mp
-    from concurrent.futures import ProcessPoolExecutor
-
-    with ProcessPoolExecutor(config.workers, mp_context=mp.get_context("spawn")) as pool:
-        for i, row in enumerate(pool.map(learner_job, jobs), 1):
-            rows.append(row)
-            if config.progress:
-                print(f"runs {i}/{len(jobs)}: {row['preset']} {row['policy']} seed {row['seed']} "
-                      f"reward {row['reward']:.3f} ({row['train_s']:.0f} s)", file=sys.stderr, flush=True)
+    for i, row in enumerate(spawn_map(learner_job, jobs, config.workers), 1):
+        rows.append(row)
+        if config.progress:
+            print(f"runs {i}/{len(jobs)}: {row['preset']} {row['policy']} seed {row['seed']} "
+                  f"reward {row['reward']:.3f} ({row['train_s']:.0f} s)", file=sys.stderr, flush=True)
     return rows
 
 

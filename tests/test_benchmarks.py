@@ -270,3 +270,9 @@ def test_synthesis_demo_and_describe_models_write_the_tables_the_docs_include(tm
     rows = read_result(tmp_path / "dm")["rows"]
     assert md.startswith("| model | frames n | frames acc [95% CI] |") and f"| {rows[0]['model']} | 10 |" in md
     assert "description, as the policy reads it" in md
+
+
+def test_spawn_map_keeps_the_jobs_order():
+    from benchmarks.common import spawn_map
+
+    assert list(spawn_map(abs, [-3, 1, -2], 2)) == [3, 1, 2]
