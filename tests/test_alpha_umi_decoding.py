@@ -77,6 +77,18 @@ def test_with_parameter_names_the_call_grammar_holds_keys_and_punctuation() -> N
     assert slot_options('Action: get_card\nAction Input: {"card_id": ', "3", params, ["A1"]) is None  # numbers free
 
 
+def test_an_executor_writes_a_hermes_call_through_the_same_slots() -> None:
+    params = {"get_card": ["card_id", "client_id"], "respond": ["content"]}
+    assert slot_options("", "x", params, ["A1"], role="executor") == ['<tool_call>\n{"name":']
+    assert slot_options('<tool_call>\n{"name":', ' "', params, ["A1"]) == [' "get_card"', ' "respond"']
+    call = '<tool_call>\n{"name": "get_card", "arguments": {'
+    assert slot_options(call, '"', params, ["A1"]) == ['"card_id":', '"client_id":', "}"]
+    assert slot_options(call + '"card_id":', ' "', params, ["A1", "B2"]) == [' "A1"', ' "B2"']
+    assert slot_options(call + '"card_id": "A1"}', "x", params, ["A1"]) == ["}\n</tool_call>"]
+    talk = '<tool_call>\n{"name": "respond", "arguments": {"content":'
+    assert slot_options(talk, ' "', params, ["A1"]) is None  # a message's body stays free
+
+
 def test_allowed_tokens_keep_a_prefix_of_some_option() -> None:
     pieces = ["g", "get", "_card", "x", "delete", "\n", "get_card\n,"]
     assert allowed_tokens("", ["get_card\n", "delete_card\n"], pieces) == [0, 1, 4, 6]

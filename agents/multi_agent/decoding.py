@@ -36,11 +36,15 @@ from functools import lru_cache
 from typing import Any, Mapping, Sequence, Union
 
 _ACTION = re.compile(r"Action:[ \t]?$")
-_KEY_DONE = re.compile(r'Action Input:[ \t]*\{(?:[^\n]*?,)?[ \t]*"[^"\n]*"[ \t]*:[ \t]?$')
+_ARGS = re.compile(r'Action Input:|"arguments":')  # where a call's argument object starts (both formats)
+_KEY_DONE = re.compile(r'^(?:Action Input:|"arguments":)[ \t]*\{(?:[^\n]*?,)?[ \t]*"[^"\n]*"[ \t]*:[ \t]?$')
 _SPAN = re.compile(r"[A-Za-z0-9][A-Za-z0-9@._+\-]*[A-Za-z0-9]")
 _QUOTED_VALUE = re.compile(r':[ \t]*"([^"\n]{1,80})"')  # a JSON string value (after a key)
-_KEY_OPEN = re.compile(r'Action Input:[ \t]*\{(?:[^\n]*,)?[ \t]*$')
-_TOOL_LINE = re.compile(r"Action:[ \t]*([^\n]+?)[ \t]*\n")
+_KEY_OPEN = re.compile(r'^(?:Action Input:|"arguments":)[ \t]*\{(?:[^\n]*,)?[ \t]*$')
+_TOOL_LINE = re.compile(r'Action:[ \t]*([^\n]+?)[ \t]*\n|"name":[ \t]*"([^"\n]+)"')
+_HERMES_NAME = re.compile(r'<tool_call>\s*\{[ \t]*"name":[ \t]?$')
+HERMES_OPEN = '<tool_call>\n{"name":'
+FREE_TEXT_KEYS = frozenset({"content"})  # a message's body (respond) is language, not a span to copy
 _USED_KEY = re.compile(r'"([^"\n]*)"[ \t]*:')
 _USED_VALUE = re.compile(r':[ \t]*"([^"\n]*)"')
 _VALUE_DONE = re.compile(r'"[^"\n]*"[ \t]*:[ \t]*"[^"\n]*"[ \t]*$')
@@ -78,33 +82,41 @@ def slot_options(text: str, next_piece: str, tools: Tools, values: Sequence[str]
     ``Action: <tool>`` is ``Action Input: {``, keys are the tool's parameters, a string value
     is followed by ``,`` or ``}`` and the closing ``}`` by the end marker. ``role`` adds the
     role's opening: a caller's text starts with ``Action:``; a backbone's line after its
-    thought starts with ``Action:`` or ``conclusion:``."""
+    thought starts with ``Action:`` or ``conclusion:``; an executor (MOAT) writes a Hermes
+    call, ``<tool_call>\n{"name": <tool>, "arguments": {...}}\n</tool_call>``, with the same
+    slots (a ``respond`` message's ``content`` stays free)."""
     space = "" if text.endswith(" ") else " "
     if _ACTION.search(text):
         return [f"{space}{t}\n" for t in tools]
+    if _HERMES_NAME.search(text):
+        return [f'{space}"{t}"' for t in tools]
     grammar = isinstance(tools, Mapping)
     if role == "caller" and not text.strip():
         return ["Action:"]
+    if role == "executor" and not text.strip():
+        return [HERMES_OPEN]
     if role == "backbone" and text.endswith("\n") and text.strip() and "Action:" not in text \
             and "conclusion:" not in text:
         return ["Action:", "conclusion:"]
     if grammar and _TOOL_DONE.search(text):
         return ["Action Input: {"]
-    at = text.rfind("Action Input:")
-    line = text[at:] if at >= 0 else ""
+    starts = [m.start() for m in _ARGS.finditer(text)]
+    line = text[starts[-1]:] if starts else ""
+    hermes = line.startswith('"arguments"')
     if not line or "\n" in line or line.count('"') % 2:
         return None
     used_values = set(_USED_VALUE.findall(line))
     if _KEY_DONE.search(line):
         piece = next_piece.lstrip()
-        if not piece.startswith('"') and (not grammar or piece[:1] in _NON_STRING):
-            return None  # a number, a list ...: free (the grammar opens a string unless one of those starts)
+        key = _USED_KEY.findall(line)[-1]
+        if key in FREE_TEXT_KEYS or (not piece.startswith('"') and (not grammar or piece[:1] in _NON_STRING)):
+            return None  # a message, a number, a list ...: free (the grammar opens a string unless one of those starts)
         return [f'{space}"{v}"' for v in values if v not in used_values] or None
     if not grammar:
         return None
     if _KEY_OPEN.search(line):
-        named = _TOOL_LINE.findall(text[:at])
-        used = set(_USED_KEY.findall(line))
+        named = [a or b for a, b in _TOOL_LINE.findall(text[:starts[-1]])]
+        used = set(_USED_KEY.findall(line)) - {"arguments"}
         keys = [k for k in tools.get(named[-1], []) if k not in used] if named else []
         sep = "" if line.endswith(("{", " ")) else " "
         close = ["}"] if line.rstrip().endswith("{") else []
@@ -112,7 +124,7 @@ def slot_options(text: str, next_piece: str, tools: Tools, values: Sequence[str]
     if _VALUE_DONE.search(line):
         return [",", "}"]
     if line.endswith("}"):
-        return [END_MARK]
+        return ["}\n</tool_call>"] if hermes else [END_MARK]
     return None
 
 
