@@ -81,6 +81,7 @@ def test_an_executor_writes_a_hermes_call_through_the_same_slots() -> None:
     params = {"get_card": ["card_id", "client_id"], "respond": ["content"]}
     assert slot_options("", "x", params, ["A1"], role="executor") == ['<tool_call>\n{"name":']
     assert slot_options('<tool_call>\n{"name":', ' "', params, ["A1"]) == [' "get_card"', ' "respond"']
+    assert slot_options('<tool_call>\n{"name": "get_card"', ":", params, ["A1"]) == [', "arguments": {']
     call = '<tool_call>\n{"name": "get_card", "arguments": {'
     assert slot_options(call, '"', params, ["A1"]) == ['"card_id":', '"client_id":', "}"]
     assert slot_options(call + '"card_id":', ' "', params, ["A1", "B2"]) == [' "A1"', ' "B2"']

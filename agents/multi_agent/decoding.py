@@ -43,6 +43,7 @@ _QUOTED_VALUE = re.compile(r':[ \t]*"([^"\n]{1,80})"')  # a JSON string value (a
 _KEY_OPEN = re.compile(r'^(?:Action Input:|"arguments":)[ \t]*\{(?:[^\n]*,)?[ \t]*$')
 _TOOL_LINE = re.compile(r'Action:[ \t]*([^\n]+?)[ \t]*\n|"name":[ \t]*"([^"\n]+)"')
 _HERMES_NAME = re.compile(r'<tool_call>\s*\{[ \t]*"name":[ \t]?$')
+_HERMES_NAMED = re.compile(r'<tool_call>\s*\{[ \t]*"name":[ \t]*"[^"\n]+"$')
 HERMES_OPEN = '<tool_call>\n{"name":'
 FREE_TEXT_KEYS = frozenset({"content"})  # a message's body (respond) is language, not a span to copy
 _USED_KEY = re.compile(r'"([^"\n]*)"[ \t]*:')
@@ -90,6 +91,8 @@ def slot_options(text: str, next_piece: str, tools: Tools, values: Sequence[str]
         return [f"{space}{t}\n" for t in tools]
     if _HERMES_NAME.search(text):
         return [f'{space}"{t}"' for t in tools]
+    if _HERMES_NAMED.search(text):
+        return [', "arguments": {']
     grammar = isinstance(tools, Mapping)
     if role == "caller" and not text.strip():
         return ["Action:"]
@@ -114,15 +117,15 @@ def slot_options(text: str, next_piece: str, tools: Tools, values: Sequence[str]
         return [f'{space}"{v}"' for v in values if v not in used_values] or None
     if not grammar:
         return None
+    named = [a or b for a, b in _TOOL_LINE.findall(text[:starts[-1]])]
+    used = set(_USED_KEY.findall(line)) - {"arguments"}
+    keys = [k for k in tools.get(named[-1], []) if k not in used] if named else []
     if _KEY_OPEN.search(line):
-        named = [a or b for a, b in _TOOL_LINE.findall(text[:starts[-1]])]
-        used = set(_USED_KEY.findall(line)) - {"arguments"}
-        keys = [k for k in tools.get(named[-1], []) if k not in used] if named else []
         sep = "" if line.endswith(("{", " ")) else " "
         close = ["}"] if line.rstrip().endswith("{") else []
         return [f'{sep}"{k}":' for k in keys] + close or None
     if _VALUE_DONE.search(line):
-        return [",", "}"]
+        return [",", "}"] if keys else ["}"]
     if line.endswith("}"):
         return ["}\n</tool_call>"] if hermes else [END_MARK]
     return None
