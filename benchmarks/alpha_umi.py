@@ -31,10 +31,13 @@ class AlphaUMiBench(BenchConfig):
     ood_domain: str = "railway"
     ood_intents: list[str] = field(default_factory=lambda: ["delete"])
     seeds: list[int] = field(default_factory=lambda: [0, 1, 2])
-    train_n: int = 30  # sized to a shared 2-core machine (a few hundred steps per system, ~20 min)
-    test_n: int = 5
-    ood_n: int = 3
-    episodes: int = 5
+    family: str = "gold_like"  # "gold_like": at most two gold calls whose values the request states; "all"
+    train_n: int = 60  # sized to a shared 2-core machine (a few hundred steps per system)
+    test_n: int = 4
+    ood_n: int = 2
+    episodes: int = 8
+    free_e2e: bool = False  # also run the episodes with free decoding (slow: the base writes max tokens each turn)
+    observation_chars: int = 40  # each observation clipped in the prompt: the request's ids stay in the window
     mode: str = "copies"  # the paper's full copies: the random-weight model's frozen embeddings stall LoRA on CPU
     lr_scale: float = 60.0
     epoch_scale: float = 2.0
@@ -56,6 +59,9 @@ def _extra(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--workers", type=int, default=d.workers)
     parser.add_argument("--mode", choices=("lora", "copies"), default=d.mode)
     parser.add_argument("--max-new-tokens", dest="max_new_tokens", type=int, default=d.max_new_tokens)
+    parser.add_argument("--family", choices=("gold_like", "all"), default=d.family)
+    parser.add_argument("--free-e2e", dest="free_e2e", action="store_true")
+    parser.add_argument("--observation-chars", dest="observation_chars", type=int, default=d.observation_chars)
 
 
 def _systems(config: AlphaUMiBench, seed: int, train: list, workdir: Path) -> dict[str, tuple[Any, bool]]:
@@ -65,7 +71,7 @@ def _systems(config: AlphaUMiBench, seed: int, train: list, workdir: Path) -> di
     from agents.multi_agent.roles import PromptConfig
 
     glpft = GLPFTConfig(mode=config.mode, lr_scale=config.lr_scale, epoch_scale=config.epoch_scale, max_length=config.max_length,
-                        batch_size=8, lora_r=32, lora_alpha=64, seed=seed, prompt=PromptConfig.tiny(), save_steps=10_000)
+                        batch_size=8, lora_r=32, lora_alpha=64, seed=seed, prompt=_prompt(config), save_steps=10_000)
     team, state = run_glpft(train, glpft, workdir / f"team-{seed}")
     total = sum(s["steps"] for s in state["stages"].values())
     n_backbone = len(role_datasets(train, glpft.prompt)["backbone"])
@@ -77,6 +83,12 @@ def _systems(config: AlphaUMiBench, seed: int, train: list, workdir: Path) -> di
             "alpha-UMi": (team, False)}, total
 
 
+def _prompt(config: AlphaUMiBench) -> Any:
+    from agents.multi_agent.roles import PromptConfig
+
+    return replace(PromptConfig.tiny(), observation_chars=config.observation_chars)
+
+
 def _seed_rows(config: AlphaUMiBench, seed: int) -> list[dict[str, Any]]:
     """Train the three systems of one seed and score them (runs in its own process)."""
     import tempfile
@@ -84,19 +96,21 @@ def _seed_rows(config: AlphaUMiBench, seed: int) -> list[dict[str, Any]]:
     import torch
 
     from agents.multi_agent.alpha_umi import AlphaUMiAgent
-    from agents.multi_agent.data import toolscale_trajectories
+    from agents.multi_agent.data import gold_like, toolscale_trajectories
     from agents.multi_agent.metrics import end_to_end, static_metrics
-    from agents.multi_agent.roles import PromptConfig
     from orchestra_env.envs.toolscale import ToolScaleEnv
 
     torch.set_num_threads(config.threads)
-    prompt = PromptConfig.tiny()
-    train = toolscale_trajectories(config.domain, config.train_n, intents=config.intents)
-    test = toolscale_trajectories(config.domain, config.test_n, split="test", intents=config.intents)
+    prompt = _prompt(config)
+    keep = gold_like if config.family == "gold_like" else None
+    train = toolscale_trajectories(config.domain, config.train_n, intents=config.intents, keep=keep)
+    test = toolscale_trajectories(config.domain, max(config.test_n, config.episodes), split="test",
+                                  intents=config.intents, keep=keep)
     ood = toolscale_trajectories(config.ood_domain, config.ood_n, split="test", intents=config.ood_intents)
     env_test = ToolScaleEnv(config.domain, split="test", num_tasks=2000, max_turns=config.max_turns)
     ids = lambda trajs: {x.task_id for x in trajs}  # noqa: E731
     test_idx = [i for i, t in enumerate(env_test.tasks) if t.task_id in ids(test)][: config.episodes]
+    test = test[: config.test_n]
     rows: list[dict[str, Any]] = []
     with tempfile.TemporaryDirectory(prefix="alpha_umi-") as tmp:
         systems, total = _systems(config, seed, train, Path(tmp))
@@ -107,7 +121,7 @@ def _seed_rows(config: AlphaUMiBench, seed: int) -> list[dict[str, Any]]:
             out = static_metrics(team, ood, prompt, **kw)
             agent = AlphaUMiAgent(team, prompt, single=single, max_new_tokens=config.max_new_tokens,
                                   max_length=config.max_length)
-            e2e_test = end_to_end(agent, env_test, test_idx, seed=seed)
+            e2e_test = end_to_end(agent, env_test, test_idx, seed=seed) if config.free_e2e else {}
             agent.constrained = True  # the same team, calls decoded from the env's tools and the history
             e2e_ctest = end_to_end(agent, env_test, test_idx, seed=seed)
             rows.append({
@@ -150,12 +164,13 @@ def summarize(rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
             for metric in ("arg_f1", "hallucination", "rouge_l"):
                 vals = [r[f"{split}_{metric}"] for r in rs]
                 row[f"{split} {metric}"] = f"{sum(vals) / len(vals):.2f} ({min(vals):.2f}-{max(vals):.2f})"
-        for split in ("e2e_test", "e2ec_test"):
+        splits = [s for s in ("e2e_test", "e2ec_test") if f"{s}_n" in rs[0]]
+        for split in splits:
             n = sum(r[f"{split}_n"] for r in rs)
             wins = sum(r[f"{split}_success"] * r[f"{split}_n"] for r in rs)
             lo, hi = wilson(wins, n)
             row[f"{split} success"] = f"{wins / max(n, 1):.2f} [{lo:.2f}, {hi:.2f}] n={n}"
-        for split in ("e2e_test", "e2ec_test"):
+        for split in splits:
             row[f"{split} $/task"] = sum(r[f"{split}_mean_cost_usd"] for r in rs) / len(rs)
             row[f"{split} wall s/task"] = sum(r[f"{split}_mean_wall_s"] for r in rs) / len(rs)
         out.append(row)
@@ -173,10 +188,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         f"(dirty: {record.git_dirty}), {record.duration_s:.0f} s. Config: `{json.dumps(record.config, sort_keys=True)}`.\n\n"
         "Rates pooled over seeds, `rate [Wilson 95%] n=`; arg F1 / hallucination / Rouge-L: mean over seeds "
         "(min-max). held-out: test-split trajectories of the training domain; ood: another ToolScale domain; "
+        "Task family (`family`): `gold_like` keeps tasks with at most two gold calls whose argument values the user's "
+        "request states (train and test alike; the agent never sees the gold). "
         "e2e: episodes in the env with the scripted user on held-out test tasks (same templates as the training tasks, "
-        "other users and records), the env's own reward; `e2e` decodes freely, `e2ec` with the constrained call decoder "
-        "(tool names from the env, string values from the history's spans; agents/multi_agent/decoding.py), so its "
-        "hallucination is 0 by construction. $ and s per task: the env's accounting and the agent's wall-clock.\n\n"
+        "other users and records), the env's own reward (DB equal to the gold calls' and required answers told); "
+        "`e2e` decodes freely (only with `free_e2e`), `e2ec` with the constrained call decoder "
+        "(tool names from the env, keys from the chosen tool's schema, string values from the history's spans; "
+        "agents/multi_agent/decoding.py), so its hallucination is 0 by construction. $ and s per task: the env's accounting and the agent's wall-clock.\n\n"
         + markdown_table(table) + "\nSee docs/alpha_umi.md for what these CPU figures can and cannot say.\n")
     print(md.read_text())
     return 0

@@ -49,6 +49,7 @@ class MoatBench(BenchConfig):
     dpo_lr: float = 1e-3
     min_gap: float = 0.01
     batch_size: int = 2
+    constrained: bool = True  # evaluation calls through the constrained call decoder (agents/multi_agent/decoding.py)
     workdir: str = ""
     out: str = "results/moat"
 
@@ -64,7 +65,8 @@ def moat_config(b: MoatBench, seed: int, out_dir: str) -> Any:
     return MoatConfig(out_dir=out_dir, seed=seed, iterations=b.iterations, train=tuple(b.train),
                       held_in=tuple(b.held_in), held_out=tuple(b.held_out), k=b.k, base_epochs=b.base_epochs,
                       base_lr=b.base_lr, grounding_epochs=b.grounding_epochs, grounding_lr=b.grounding_lr,
-                      sft_lr=b.sft_lr, dpo_lr=b.dpo_lr, min_gap=b.min_gap, batch_size=b.batch_size)
+                      sft_lr=b.sft_lr, dpo_lr=b.dpo_lr, min_gap=b.min_gap, batch_size=b.batch_size,
+                      constrained=b.constrained)
 
 
 def run_seed(b: MoatBench, seed: int, workdir: Path) -> list[dict[str, Any]]:
@@ -88,11 +90,11 @@ def run_seed(b: MoatBench, seed: int, workdir: Path) -> list[dict[str, Any]]:
     roles = moat_baselines.independent_roles(run)
     for split, ts in evals.items():
         rows.append({"method": "independent", "iteration": b.iterations, "split": split, "seed": seed,
-                     **moat.evaluate(roles, ts, seed=seed)})
+                     **moat.evaluate(roles, ts, seed=seed, constrained=b.constrained)})
     moat_baselines.train_single(run, tasks)
     for split, ts in evals.items():
         rows.append({"method": "single", "iteration": b.iterations, "split": split, "seed": seed,
-                     **moat_baselines.evaluate_single(run, ts, seed)})
+                     **moat_baselines.evaluate_single(run, ts, seed, constrained=b.constrained)})
     return rows
 
 

@@ -234,3 +234,43 @@ def test_glpft_beats_the_untrained_base_on_held_out_plan_acc_and_action_em(copie
     assert team.plan_acc >= base.plan_acc + 0.1, (base, team)
     assert team.action_em >= base.action_em + 0.25, (base, team)
     assert team.rouge_l > base.rouge_l, (base, team)
+
+
+# ----------------------------------------------------------------------------- end to end
+# The simplest gold-like family (data.gold_like: at most two gold calls whose values the request
+# states), observations clipped to 40 characters so the request stays in the 160-token window,
+# and the constrained call decoder; the env's own reward decides.
+E2E_TRAIN_N, E2E_TASKS, E2E_OBS = 150, 8, 40
+
+
+@pytest.fixture(scope="module")
+def e2e_run(tmp_path_factory, one_thread):
+    from dataclasses import replace
+
+    from agents.multi_agent.glpft import GLPFTConfig, Team, run_glpft
+
+    prompt = replace(PromptConfig.tiny(), observation_chars=E2E_OBS)
+    train = data.toolscale_trajectories("bank", E2E_TRAIN_N, intents=["delete"], keep=data.gold_like)
+    config = GLPFTConfig(mode="copies", lr_scale=60.0, max_length=MAX_LENGTH, batch_size=8, prompt=prompt,
+                         save_steps=10_000, single=True, single_epochs=3.0)
+    single, state = run_glpft(train, config, tmp_path_factory.mktemp("e2e"))
+    return {"single": single, "base": Team.from_config(config), "prompt": prompt, "train": train}
+
+
+@pytest.mark.timeout(2400)  # ~135 training steps and sixteen episodes: minutes idle, far more on a loaded machine
+def test_trained_agent_completes_held_out_gold_like_tasks_above_the_untrained_base(e2e_run) -> None:
+    from agents.multi_agent.alpha_umi import AlphaUMiAgent
+    from orchestra_env.envs.toolscale import ToolScaleEnv
+
+    test = data.toolscale_trajectories("bank", E2E_TASKS, split="test", intents=["delete"], keep=data.gold_like)
+    assert not {t.task_id for t in test} & {t.task_id for t in e2e_run["train"]}
+    env = ToolScaleEnv("bank", split="test", num_tasks=2000, max_turns=5)
+    ids = {t.task_id for t in test}
+    indices = [i for i, t in enumerate(env.tasks) if t.task_id in ids]
+    assert len(indices) == E2E_TASKS
+    rates = {}
+    for name in ("base", "single"):
+        agent = AlphaUMiAgent(e2e_run[name], e2e_run["prompt"], single=True, max_new_tokens=112,
+                              max_length=MAX_LENGTH, constrained=True)
+        rates[name] = metrics.end_to_end(agent, env, indices, seed=0)["success"]
+    assert rates["single"] > rates["base"], rates

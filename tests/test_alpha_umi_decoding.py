@@ -58,9 +58,36 @@ def test_value_candidates_are_the_entity_spans_and_json_values_of_the_prompt() -
 def test_slots_open_after_action_and_after_a_key_that_starts_a_string() -> None:
     assert slot_options("I should.\nAction:", "x", TOOLS, ["A1"]) == [" get_card\n", " delete_card\n", " find_clients\n"]
     assert slot_options('Action: get_card\nAction Input: {"card_id": ', ' "', TOOLS, ["A1"]) == ['"A1"']
-    assert slot_options('Action: get_card\nAction Input: {"a": "A1", "b":', ' "', TOOLS, ["A1"]) == [' "A1"']
+    assert slot_options('Action: get_card\nAction Input: {"a": "A1", "b":', ' "', TOOLS, ["A1", "B2"]) == [' "B2"']
     assert slot_options('Action: get_card\nAction Input: {"n": ', "3", TOOLS, ["A1"]) is None  # a number stays free
     assert slot_options("I should look up the card", " by", TOOLS, ["A1"]) is None
+
+
+def test_with_parameter_names_the_call_grammar_holds_keys_and_punctuation() -> None:
+    params = {"get_card": ["card_id", "client_id"], "find_clients": ["contact.email"]}
+    assert slot_options("", "x", params, ["A1"], role="caller") == ["Action:"]
+    assert slot_options("I should.\n", "x", params, ["A1"], role="backbone") == ["Action:", "conclusion:"]
+    assert slot_options("Action: get_card\n", "x", params, ["A1"]) == ["Action Input: {"]
+    assert slot_options('Action: get_card\nAction Input: {', "x", params, ["A1"]) == ['"card_id":', '"client_id":', "}"]
+    line = 'Action: get_card\nAction Input: {"card_id": "A1"'
+    assert slot_options(line, "x", params, ["A1", "B2"]) == [",", "}"]
+    assert slot_options(line + ",", ' "', params, ["A1", "B2"]) == [' "client_id":']  # a used key is not offered
+    assert slot_options(line + ', "client_id":', ' "', params, ["A1", "B2"]) == [' "B2"']  # nor a used value
+    assert slot_options(line + "}", "x", params, ["A1"]) == ["\n<end>"]
+    assert slot_options('Action: get_card\nAction Input: {"card_id": ', "3", params, ["A1"]) is None  # numbers free
+
+
+def test_an_executor_writes_a_hermes_call_through_the_same_slots() -> None:
+    params = {"get_card": ["card_id", "client_id"], "respond": ["content"]}
+    assert slot_options("", "x", params, ["A1"], role="executor") == ['<tool_call>\n{"name":']
+    assert slot_options('<tool_call>\n{"name":', ' "', params, ["A1"]) == [' "get_card"', ' "respond"']
+    assert slot_options('<tool_call>\n{"name": "get_card"', ":", params, ["A1"]) == [', "arguments": {']
+    call = '<tool_call>\n{"name": "get_card", "arguments": {'
+    assert slot_options(call, '"', params, ["A1"]) == ['"card_id":', '"client_id":', "}"]
+    assert slot_options(call + '"card_id":', ' "', params, ["A1", "B2"]) == [' "A1"', ' "B2"']
+    assert slot_options(call + '"card_id": "A1"}', "x", params, ["A1"]) == ["}\n</tool_call>"]
+    talk = '<tool_call>\n{"name": "respond", "arguments": {"content":'
+    assert slot_options(talk, ' "', params, ["A1"]) is None  # a message's body stays free
 
 
 def test_allowed_tokens_keep_a_prefix_of_some_option() -> None:
@@ -77,6 +104,17 @@ def test_garbled_tool_and_id_become_a_real_tool_and_a_real_span(tokenizer) -> No
     call = parse_call(text)
     assert call.tool == "get_card"  # "get_crad" is no tool; its longest valid prefix leads to get_card
     assert call.arguments == {"card_id": "6985JD43", "client_id": "RNRB4WO3"}  # the nearest span, copied whole
+
+
+def test_a_call_that_drifts_out_of_the_format_is_sent_well_formed(tokenizer) -> None:
+    script = 'Action: get_card\nAction Input: {"cxrd_id": "6985JD43", "clixnt_id": "RNRB4WO3"}} and more'
+    ids = tokenizer(PROMPT, add_special_tokens=False)["input_ids"]
+    lm = ScriptedLM(tokenizer, len(ids), script)
+    params = {"get_card": ["card_id", "client_id"], "delete_card": ["card_id", "client_id"]}
+    free = parse_call(constrained_generate(lm, tokenizer, PROMPT, ids, TOOLS, max_new_tokens=120, role="caller"))
+    call = parse_call(constrained_generate(lm, tokenizer, PROMPT, ids, params, max_new_tokens=120, role="caller"))
+    assert not hasattr(free, "arguments")  # misspelt keys and text after the call: not a call
+    assert call.tool == "get_card" and call.arguments == {"card_id": "6985JD43", "client_id": "RNRB4WO3"}
 
 
 def test_best_option_ranks_options_by_the_model_likelihood(tokenizer) -> None:

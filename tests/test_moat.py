@@ -200,3 +200,30 @@ def test_resuming_with_other_settings_fails_with_the_fix(small_run):
     with pytest.raises(ValueError, match="same settings or pass a new --out-dir"):
         moat.Run(other)
     moat.Run(moat.MoatConfig(**{**small_run["config"].__dict__, "iterations": 2}))  # more iterations: fine
+
+
+def test_the_constrained_executor_sends_only_env_tools_with_their_own_keys(small_run):
+    """Evaluation decodes the executor through alpha-UMi's constrained call decoder: every
+    action is a Hermes call of one of the env's tools, with keys among that tool's parameters
+    and string ids copied from the prompt (free decoding of the same executor gives no such
+    guarantee)."""
+    from agents.multi_agent.decoding import tool_parameters
+    from agents.multi_agent.moat_data import make_env, parse_action_text
+    from agents.multi_agent.moat_rollout import run_episodes
+    from agents.multi_agent.roles import ToolDocs
+
+    run = small_run["run"]
+    roles = moat.Roles(run.rc, {"executor": run.adapter(0, "executor")})
+    tasks = load_tasks(("toolscale:bank:test:2",))
+    plans = [["look up the record", "finish"] for _ in tasks]
+    outcomes = run_episodes(roles, tasks, plans, constrained=True, max_steps=3)
+    params = tool_parameters(ToolDocs.from_env(make_env(tasks[0].source)).schemas)
+    actions = [a for o in outcomes for a in o.actions]
+    assert actions
+    for task, outcome in zip(tasks, outcomes):
+        seen = "\n".join([task.request, *plans[0], *outcome.outputs])
+        for action in outcome.actions:
+            call = parse_action_text(action)
+            assert call is not None and call["name"] in params, action
+            assert set(call["arguments"]) <= set(params[call["name"]]), action
+            assert all(v in seen for k, v in call["arguments"].items() if isinstance(v, str) and k != "content"), action

@@ -21,6 +21,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Any, Mapping
 
+from agents.multi_agent.decoding import tool_parameters
 from agents.multi_agent.roles import (
     NEXT_CALLER, History, PromptConfig, ToolDocs, as_env_action, backbone_prompt, caller_prompt, format_call,
     parse_action, parse_backbone, parse_call, parse_plan, planner_prompt, summarizer_prompt,
@@ -51,7 +52,7 @@ class AlphaUMiAgent:
     single: bool = False
     max_new_tokens: int = 96
     max_length: int = 1024
-    constrained: bool = False  # tool names and string values chosen from the env's tools / the history
+    constrained: bool = False  # tool names, keys and string values chosen from the env's tools / the history
 
 
     def __post_init__(self) -> None:
@@ -77,7 +78,7 @@ class AlphaUMiAgent:
 
     # ------------------------------------------------------------------ the two loops
     def _gen(self, role: str, prompt: str) -> str:
-        tools = self.docs.names if self.constrained and role in ("caller", "backbone") else None
+        tools = tool_parameters(self.docs.schemas) if self.constrained and role in ("caller", "backbone") else None
         return self.team.generate(role, prompt, self.max_new_tokens, self.max_length, tools=tools)
 
     def _team(self) -> TurnRecord:

@@ -197,9 +197,20 @@ def toolscale_conclusion(task: Any) -> str:
     return f"{told}Your request is done. Goodbye!"
 
 
+def gold_like(traj: Trajectory, max_calls: int = 2) -> bool:
+    """The simplest task family: at most ``max_calls`` gold calls, every argument value of
+    which the user's opening request already states (no value has to be read from an
+    observation). A filter on which tasks a benchmark uses, applied to train and test alike;
+    the agent never sees the gold calls."""
+    calls = [s.call for s in traj.steps if s.call is not None]
+    return len(calls) <= max_calls and all(str(v) in traj.query for c in calls for v in c.get("arguments", {}).values())
+
+
 def toolscale_trajectories(domain: str, n: int, split: str = "train", seed: int = 0,
-                           intents: Sequence[str] | None = None, max_turns: int = 30) -> list[Trajectory]:
-    """``n`` verified gold trajectories of a ToolScale domain (optionally of some intents only)."""
+                           intents: Sequence[str] | None = None, max_turns: int = 30,
+                           keep: Callable[[Trajectory], bool] | None = None) -> list[Trajectory]:
+    """``n`` verified gold trajectories of a ToolScale domain (optionally of some intents only,
+    and only those ``keep`` accepts, e.g. :func:`gold_like`)."""
     from orchestra_env.envs.toolscale import ToolScaleEnv
 
     env = ToolScaleEnv(domain, split=split, num_tasks=MAX_SCAN, seed=seed, max_turns=max_turns)
@@ -211,7 +222,7 @@ def toolscale_trajectories(domain: str, n: int, split: str = "train", seed: int 
             continue
         traj = play(env, {"task_index": index, "intent": task.metadata["intent"]}, task.metadata["actions"],
                     toolscale_conclusion(task), f"toolscale/{domain}")
-        if traj is not None:
+        if traj is not None and (keep is None or keep(traj)):
             out.append(traj)
     env.close()
     return out

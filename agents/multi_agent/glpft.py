@@ -181,12 +181,12 @@ class Team:
         return self.models[role]
 
     def generate(self, role: str, prompt: str, max_new_tokens: int = 96, max_length: int = 1024,
-                 tools: Sequence[str] | None = None) -> str:
+                 tools: Sequence[str] | Mapping[str, Sequence[str]] | None = None) -> str:
         """Greedy continuation of ``prompt`` by ``role``, stopped at the end marker. The prompt
         keeps its newest ``max_length - PROMPT_SLACK`` tokens: training prompts were cut to
         ``max_length`` minus their target, so a short target saw nearly that much context.
-        With ``tools``, the tool name and string values of a call are chosen among those tools
-        and the prompt's spans (:func:`agents.multi_agent.decoding.constrained_generate`)."""
+        With ``tools`` (names, or name -> parameter names), the tool name, keys and string values
+        of a call are chosen among those tools, their parameters and the prompt's spans (:func:`agents.multi_agent.decoding.constrained_generate`)."""
         import torch
 
         model = self._model(role)
@@ -197,7 +197,7 @@ class Team:
         if tools is not None:
             from agents.multi_agent.decoding import constrained_generate
 
-            text = constrained_generate(model, self.tokenizer, prompt, ids, tools, max_new_tokens, END.strip())
+            text = constrained_generate(model, self.tokenizer, prompt, ids, tools, max_new_tokens, END.strip(), role)
             if was_training:
                 model.train()
             return text

@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from typing import Any, Iterable, Mapping, Sequence
 
 from agents.multi_agent.data import Trajectory
+from agents.multi_agent.decoding import tool_parameters
 from agents.multi_agent.roles import (
     NEXT_CALLER, NEXT_CONCLUSION, History, PromptConfig, backbone_prompt, caller_prompt, format_call,
     parse_backbone, parse_call, parse_plan, planner_prompt, summarizer_prompt,
@@ -113,7 +114,7 @@ def static_metrics(team: Any, trajectories: Iterable[Trajectory], prompt: Prompt
     steps = calls = made = hallucinated = conclusions = 0
     for traj in trajectories:
         docs, names = traj.docs, set(traj.tools)
-        tools = docs.names if constrained else None
+        tools = tool_parameters(docs.schemas) if constrained else None
         gen = lambda role, p: team.generate(role, p, max_new_tokens, max_length,  # noqa: E731
                                             tools=tools if role in ("caller", "backbone") else None)
         history = History()

@@ -74,6 +74,9 @@ class MoatConfig:
     """Subgoal sequences the updated planner samples per task in the executor stage (the
     lowest-loss one is played)."""
     exec_temperature: float = 0.1
+    constrained: bool = True
+    """Evaluation episodes decode the executor's calls through the constrained call decoder
+    (:mod:`agents.multi_agent.decoding`); training samples stay free (temperature above)."""
     critic: str = "env"
     """``env`` (replay in the env, accept on success, else gold) or ``llm`` (``critic_model``)."""
     critic_model: str | None = None
@@ -286,8 +289,9 @@ def expected_gold_loss(roles: Roles, tasks: Sequence[MoatTask], samples: int, se
     return sum(map(sum, losses)) / sum(map(len, losses))
 
 
-def evaluate(roles: Roles, tasks: Sequence[MoatTask], seed: int, loss_samples: int = 4) -> dict[str, float]:
-    metrics = summarize(plan_and_run(roles, tasks, seed=seed))
+def evaluate(roles: Roles, tasks: Sequence[MoatTask], seed: int, loss_samples: int = 4,
+             constrained: bool = False) -> dict[str, float]:
+    metrics = summarize(plan_and_run(roles, tasks, seed=seed, constrained=constrained))
     metrics["gold_nll"] = expected_gold_loss(roles, tasks, loss_samples, seed)
     return metrics
 
@@ -323,7 +327,8 @@ def train(config: MoatConfig, expert: Any = None, log: Callable[[str], None] = p
         stats["seconds"] = time.perf_counter() - start
         if evaluate_each and name.endswith(("iter0", "/executor")):
             roles = run.roles(i, i)
-            stats["eval"] = {split: evaluate(roles, ts, seed=config.seed) for split, ts in evals.items() if ts}
+            stats["eval"] = {split: evaluate(roles, ts, seed=config.seed, constrained=config.constrained)
+                             for split, ts in evals.items() if ts}
         run.finish(name, stats)
         log(f"[moat] {name}: {json.dumps(stats, default=float)[:400]}")
         if name == stop_after:

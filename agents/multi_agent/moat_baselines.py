@@ -64,9 +64,9 @@ def train_single(run: Run, tasks: Sequence[MoatTask]) -> dict[str, Any]:
     return stats
 
 
-def evaluate_single(run: Run, tasks: Sequence[MoatTask], seed: int) -> dict[str, float]:
+def evaluate_single(run: Run, tasks: Sequence[MoatTask], seed: int, constrained: bool = False) -> dict[str, float]:
     roles = Roles(run.rc, {"single": run.dir / "single"})
-    metrics = summarize(run_episodes(roles, tasks, None, temperature=0.0, seed=seed))
+    metrics = summarize(run_episodes(roles, tasks, None, temperature=0.0, seed=seed, constrained=constrained))
     seqs = [executor_sequence(roles.tokenizer, t, None, gold_history(t)) for t in tasks]
     losses = roles.mean_nll("single", seqs)
     metrics["gold_nll"] = sum(losses) / len(losses)

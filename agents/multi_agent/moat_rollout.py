@@ -60,9 +60,29 @@ def sample_plans(roles: Roles, tasks: Sequence[MoatTask], n: int, temperature: f
     return [texts[i * n:(i + 1) * n] for i in range(len(tasks))]
 
 
+def constrained_actions(roles: Roles, role: str, prompts: Sequence[list[int]], envs: Sequence[Any]) -> list[str]:
+    """Greedy executor actions through alpha-UMi's constrained call decoder
+    (:mod:`agents.multi_agent.decoding`): a Hermes call whose tool is one of the env's, keys
+    the tool's parameters and string values spans of the prompt (a ``respond`` message stays
+    free). One prompt at a time (the decoder steers each text on its own)."""
+    from agents.multi_agent.decoding import constrained_generate, tool_parameters
+    from agents.multi_agent.roles import ToolDocs
+
+    out = []
+    with roles.use(role) as model:
+        for ids, env in zip(prompts, envs):
+            text = roles.tokenizer.decode(ids)
+            params = tool_parameters(ToolDocs.from_env(env).schemas)
+            out.append(constrained_generate(model, roles.tokenizer, text, list(ids), params,
+                                            roles.config.max_action_tokens, stop="</tool_call>", role="executor"))
+    return out
+
+
 def run_episodes(roles: Roles, tasks: Sequence[MoatTask], plans: Sequence[Sequence[str]] | None,
-                 temperature: float = 0.0, seed: int = 0, slack: int = 1, max_steps: int = 8) -> list[Outcome]:
-    """Play every task once in its own env (lockstep, batched generation)."""
+                 temperature: float = 0.0, seed: int = 0, slack: int = 1, max_steps: int = 8,
+                 constrained: bool = False) -> list[Outcome]:
+    """Play every task once in its own env (lockstep, batched generation; ``constrained``:
+    greedy, each action through :func:`constrained_actions`)."""
     start = time.perf_counter()
     role = "single" if plans is None else "executor"
     envs = [make_env(t.source) for t in tasks]
@@ -79,8 +99,11 @@ def run_episodes(roles: Roles, tasks: Sequence[MoatTask], plans: Sequence[Sequen
     while active:
         prompts = [encode_prompt(roles.tokenizer, executor_messages(
             tasks[i], plans[i] if plans is not None else None, histories[i])) for i in active]
-        texts = roles.generate(role, prompts, roles.config.max_action_tokens, temperature=temperature,
-                               greedy=temperature <= 0, seed=seed + step, batch_size=64)
+        if constrained:
+            texts = constrained_actions(roles, role, prompts, [envs[i] for i in active])
+        else:
+            texts = roles.generate(role, prompts, roles.config.max_action_tokens, temperature=temperature,
+                                   greedy=temperature <= 0, seed=seed + step, batch_size=64)
         still = []
         for i, text in zip(active, texts):
             obs, r, term, trunc, info = envs[i].step(text)
@@ -97,8 +120,9 @@ def run_episodes(roles: Roles, tasks: Sequence[MoatTask], plans: Sequence[Sequen
                     costs[i], seconds) for i, t in enumerate(tasks)]
 
 
-def plan_and_run(roles: Roles, tasks: Sequence[MoatTask], seed: int = 0, temperature: float = 0.0) -> list[Outcome]:
+def plan_and_run(roles: Roles, tasks: Sequence[MoatTask], seed: int = 0, temperature: float = 0.0,
+                 constrained: bool = False) -> list[Outcome]:
     """Greedy plans, then the executor (evaluation)."""
     texts = sample_plans(roles, tasks, 1, 1.0, 1.0, seed, greedy=True)
     return run_episodes(roles, tasks, [parse_subgoals(p[0]) or [p[0][:200]] for p in texts],
-                        temperature=temperature, seed=seed)
+                        temperature=temperature, seed=seed, constrained=constrained)
