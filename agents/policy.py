@@ -62,6 +62,9 @@ class PolicyConfig:
     max_output_chars: int | None = None
     """Cut each tool output to this many characters in the policy's own prompt (the env, its
     experts and the judge still see all of it); None keeps everything."""
+    init_seed: int = 0
+    """Seed of the adapter's (and value head's) initialisation: the same config builds the same
+    starting policy whatever ran before in the process (the global torch RNG is left as it was)."""
 
 
 class LLMPolicy:
@@ -100,7 +103,9 @@ class LLMPolicy:
             self.frozen_reference = copy.deepcopy(base).eval().requires_grad_(False).to(self.device)
             self.model = base
         else:
-            self.model = _with_lora(base, config)
+            with torch.random.fork_rng(devices=[]):
+                torch.manual_seed(config.init_seed)
+                self.model = _with_lora(base, config)
         self.model.to(self.device)
         self.value_head = None
         if config.value_head:
