@@ -15,25 +15,11 @@ sees the verdicts can reach: lower bounds of the tau2 frontier, not its exact Ba
 from __future__ import annotations
 
 import json
-import re
 from typing import Any, Mapping, Sequence
 
 import gymnasium as gym
 
-_STEP = re.compile(r"Next step:\s*(\{.*\})", re.S)
-
-
-def parse_step(output: str) -> dict[str, Any] | None:
-    """The ``{"tool", "arguments"}`` step an adviser's reply names, or None (unsure, malformed)."""
-    match = _STEP.search(output or "")
-    if not match:
-        return None
-    try:
-        step = json.loads(match.group(1))
-    except json.JSONDecodeError:
-        return None
-    return step if isinstance(step, dict) and isinstance(step.get("tool"), str) else None
-
+from orchestra_env.experts.simulated import read_advice
 
 class AdviserPolicy:
     """Asks catalogue experts (``call_expert``) for the next step and performs it."""
@@ -61,7 +47,7 @@ class AdviserPolicy:
 
     def act(self, obs: Mapping[str, Any], info: Mapping[str, Any]) -> dict[str, Any]:
         if self._asked and len(self._steps) < len(self._asked):
-            self._steps.append(parse_step(str(obs.get("output", ""))))
+            self._steps.append(read_advice(str(obs.get("output", ""))))
         step, ask = self._decide()
         if step is not None:
             self._asked, self._steps = [], []

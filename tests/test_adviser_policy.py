@@ -5,7 +5,8 @@ import gymnasium as gym
 import pytest
 
 import orchestra_env  # noqa: F401 - registers the ids
-from agents.adviser_policy import AdviserPolicy, parse_step
+from agents.adviser_policy import AdviserPolicy
+from orchestra_env.experts.simulated import read_advice
 from agents.baselines import evaluate
 
 STEP = 'Expert advice (expert-2): Next step: {"tool": "get_order_details", "arguments": {"order_id": "#W1"}}'
@@ -20,9 +21,9 @@ def env():
     env.close()
 
 
-def test_parse_step_reads_a_step_and_nothing_else():
-    assert parse_step(STEP) == {"tool": "get_order_details", "arguments": {"order_id": "#W1"}}
-    assert parse_step(UNSURE) is None and parse_step('Next step: {"tool": ') is None
+def test_read_advice_reads_a_step_and_nothing_else():
+    assert read_advice(STEP) == {"tool": "get_order_details", "arguments": {"order_id": "#W1"}}
+    assert read_advice(UNSURE) is None and read_advice('Next step: {"tool": ') is None
 
 
 def _drive(policy, outputs):

@@ -165,17 +165,23 @@ class Calibration:
         )
 
 
-def _thinking_tokens(models: Mapping[str, Any], name: str) -> float:
-    """A card's ``thinking_tokens``, or those of the card its ``thinking_like`` names: a model
-    outside Table 1 has no figure to fit its bill to, so it bills like the fitted model of its
-    family (gpt-5-mini like gpt-5), not for free."""
+def _bills_like(models: Mapping[str, Any], name: str, key: str) -> tuple[str, Mapping[str, Any]]:
+    """The card (name, fields) whose ``key`` prices ``name``'s calls: its own when it sets ``key``
+    or names no ``thinking_like``, else the fitted card its ``thinking_like`` names. A model outside
+    Table 1 has no figure to fit its bill to, so it bills like its family (gpt-5-mini like gpt-5),
+    not for free."""
     card = models[name]
-    if "thinking_tokens" in card or "thinking_like" not in card:
-        return float(card.get("thinking_tokens", 0.0))
+    if key in card or "thinking_like" not in card:
+        return name, card
     like = card["thinking_like"]
     if like not in models or "thinking_like" in models[like]:
         raise ValueError(f"models.{name}.thinking_like names {like!r}, which must be a card with its own thinking_tokens")
-    return float(models[like].get("thinking_tokens", 0.0))
+    return like, models[like]
+
+
+def _thinking_tokens(models: Mapping[str, Any], name: str) -> float:
+    """A card's ``thinking_tokens``, or those of the card its ``thinking_like`` names."""
+    return float(_bills_like(models, name, "thinking_tokens")[1].get("thinking_tokens", 0.0))
 
 
 EFFORT_KEYS = ("thinking_scale", "latency_scale")
@@ -185,17 +191,16 @@ UNSCALED_ROLES = ("answer", "judge", "orchestrator")
 def _effort(models: Mapping[str, Any], name: str) -> dict[str, dict[str, float]]:
     """A card's per-task-set effort (``benchmarks: {tau2: {thinking_scale: .., latency_scale: ..}}``),
     or that of its ``thinking_like`` model when it has none (it bills like its family)."""
-    card = models[name]
-    source = card if "benchmarks" in card or "thinking_like" not in card else models.get(card["thinking_like"], {})
+    owner, source = _bills_like(models, name, "benchmarks")
     out: dict[str, dict[str, float]] = {}
     for bench, over in (source.get("benchmarks") or {}).items():
         unknown = sorted(set(over) - set(EFFORT_KEYS))
         if unknown:
-            raise ValueError(f"models.{name}.benchmarks.{bench} has unknown keys {unknown}; a model card's "
+            raise ValueError(f"models.{owner}.benchmarks.{bench} has unknown keys {unknown}; a model card's "
                              f"per-task-set keys are {list(EFFORT_KEYS)}")
         values = {k: float(v) for k, v in over.items()}
         if any(v < 0 for v in values.values()):
-            raise ValueError(f"models.{name}.benchmarks.{bench}: effort scales must be >= 0, got {values}")
+            raise ValueError(f"models.{owner}.benchmarks.{bench}: effort scales must be >= 0, got {values}")
         out[_benchmark_key(bench)] = values
     return out
 
@@ -382,6 +387,22 @@ def _steps_done(steps: Sequence[Mapping[str, Any]], prompt: str) -> int:
         if name == "respond" or done < seen[name]:
             return i
     return len(steps)
+
+
+ADVICE = re.compile(r"Next step:\s*(\{.*\})", re.S)  # what ``advise`` writes when it names a step
+
+
+def read_advice(text: str) -> dict[str, Any] | None:
+    """The ``{"tool", "arguments"}`` step an adviser's reply names (``advise``'s format), or None
+    when it names none (unsure) or the step is malformed."""
+    match = ADVICE.search(text or "")
+    if not match:
+        return None
+    try:
+        step = json.loads(match.group(1))
+    except json.JSONDecodeError:
+        return None
+    return step if isinstance(step, dict) and isinstance(step.get("tool"), str) else None
 
 
 def advise(task: Task, prompt: str, right: bool, rng: np.random.Generator) -> str:

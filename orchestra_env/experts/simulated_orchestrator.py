@@ -31,10 +31,10 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 
 from orchestra_env.experts.base import ExpertRequest
+from orchestra_env.experts.simulated import ADVICE, read_advice
 from orchestra_env.tasks import derive_seed
 from orchestra_env.usage import Catalogue
 
-_ADVICE = re.compile(r"Next step:\s*(\{.*\})", re.S)
 _DERIVED = re.compile(r"Derived fact: the answer is (.+?)\.?\s*$", re.M)
 
 
@@ -251,13 +251,10 @@ def _gather_turns(mean: float, rng: np.random.Generator) -> int:
 def _agentic_action(tools: Mapping[str, Any], card: OrchestratorCard, catalogue: Catalogue,
                     messages: Sequence[Mapping[str, str]], rng: np.random.Generator) -> dict[str, Any]:
     last = messages[-1].get("content", "") if messages else ""
-    advice = _ADVICE.search(last)
-    if advice and rng.random() < card.follow_advice:
-        try:
-            step = json.loads(advice.group(1))
-        except json.JSONDecodeError:
-            step = None
-        if isinstance(step, dict) and step.get("tool") in tools:
+    advice = ADVICE.search(last)
+    if advice and rng.random() < card.follow_advice:  # the draw is taken whenever advice is shown
+        step = read_advice(advice.group(0))
+        if step is not None and step["tool"] in tools:
             return {"tool": step["tool"], "arguments": dict(step.get("arguments") or {})}
     expert_calls = sum('"call_expert"' in m.get("content", "") for m in messages if m.get("role") == "assistant")
     if "call_expert" in tools and expert_calls < card.max_expert_calls:
