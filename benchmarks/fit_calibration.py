@@ -323,7 +323,7 @@ def fit_billing(run: Runner, models: Sequence[str]) -> None:
     pub = rep.published()
     ref = pub[rep.REFERENCE]
     target = {(s, m): {k: float(pub[(s, m)][k]) / float(ref[k]) for k in ("cost", "latency")}  # type: ignore[arg-type]
-              for s in rep.SETTINGS for m in models}
+              for s in rep.SETTINGS for m in {*models, REF_MODEL}}  # the reference is always refit
     gpt5 = rep.MODELS[REF_MODEL]
     fit_all = "frames" in run.benchmarks  # else keep the no_tools knobs (a card's top-level keys)
     # 0. the token scale: GPT-5's hidden tokens per call <- its no_tools cost per task in dollars
@@ -357,7 +357,7 @@ def fit_billing(run: Runner, models: Sequence[str]) -> None:
                target[("no_tools", paper_model)], reference, _benches("no_tools", paper_model))
     # 3. orchestrator turns, per benchmark: alone (basic_tools), then with helpers (all_tools)
     for setting, table in (("basic_tools", TURN), ("all_tools", DELEGATE)):
-        for paper_model in (others if setting == "basic_tools" else models):
+        for paper_model in (others if setting == "basic_tools" else [REF_MODEL, *others]):  # the reference's keys were cleared
             model = rep.MODELS[paper_model]
             for bench in (b for b in _benches(setting, paper_model) if b in run.benchmarks):
                 if setting == "all_tools":

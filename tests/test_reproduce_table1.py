@@ -147,3 +147,36 @@ def test_a_partial_refit_keeps_the_earlier_runs_in_the_header(tmp_path):
     assert runs[0] == "# run: stages cost; models all; task sets frames"
     assert runs[1].startswith("# run: stages experts; models GPT-5; task sets hle; seed 1, n 40")
     assert header.startswith(fit.HEADER)
+
+
+class _AnyKnobCells:
+    """A stand-in for the fit's Runner whose every cell bills ``1 + 1e-6 * (sum of the knobs set)``:
+    enough for the affine solves to run end to end without episodes."""
+
+    def __init__(self, benchmarks=("frames", "hle", "tau2")) -> None:
+        self.overlay: dict = {}
+        self.benchmarks = tuple(benchmarks)
+
+    def cell(self, bench, setting, model, trial=None):
+        from orchestra_env.experts.simulated import deep_merge
+
+        def total(node):
+            if isinstance(node, dict):
+                return sum(total(v) for v in node.values())
+            return float(node) if isinstance(node, (int, float)) else 0.0
+
+        x = total(deep_merge(self.overlay, dict(trial or {})))
+        return {"cost": 1.0 + 1e-6 * x, "latency": 1.0 + 1e-6 * x, "acc": 0.0}
+
+
+def test_a_partial_cost_refit_refits_the_reference_and_only_the_named_models():
+    """``--stages cost --models M`` must run (the reference's targets are always built) and write
+    the reference's keys, its all_tools turns included (the stage clears them), and M's, no others'."""
+    from benchmarks import fit_calibration as fit
+
+    run = _AnyKnobCells()
+    fit.fit_billing(run, ["Llama-Nemotron-49B"])
+    orchestrators = run.overlay["orchestrators"]
+    assert set(orchestrators) == {rep.MODELS["GPT-5"], rep.MODELS["Llama-Nemotron-49B"]}
+    assert "delegate_turn_tokens" in orchestrators[rep.MODELS["GPT-5"]]
+    assert set(run.overlay["models"]) == {rep.MODELS["GPT-5"], rep.MODELS["Llama-Nemotron-49B"]}
