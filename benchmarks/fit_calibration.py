@@ -268,7 +268,8 @@ def _tau2_reference(run: Runner, model: str) -> dict[str, float]:
     has on FRAMES (its card's top-level turn knobs): the scale the reference keeps when its
     reasoning moves into its advice calls (1b). No figure of Table 1 fixes it: the row's
     average read as US cents would leave tau2 less than the episode's prompts cost at GPT-5's
-    input price without prompt caching (which the simulator does not bill)."""
+    input price (ToolOrchestra's harness bills no cached input either: the unit reading or our
+    tau2 prompt lengths differ from the paper's)."""
     tau2 = (run.overlay.get("orchestrators", {}).get(model, {}).get("benchmarks") or {}).get("tau2", {})
     for key in TURN_FLOOR:
         tau2.pop(key, None)
