@@ -95,9 +95,10 @@ class Runner:
     """Runs cells under ``calibration.yaml`` + the overlay fitted so far (+ a trial overlay)."""
 
     def __init__(self, n: int, hle_n: int, seed: int, hle_path: str, overlay: dict[str, Any],
-                 benchmarks: Sequence[str] = rep.BENCHMARKS):
+                 benchmarks: Sequence[str] = rep.BENCHMARKS, expert_context: str = "evidence"):
         self.n, self.hle_n, self.seed, self.hle_path, self.overlay = n, hle_n, seed, hle_path, overlay
         self.benchmarks = tuple(benchmarks)  # the behaviour stages fit only these task sets
+        self.expert_context = expert_context  # what QA experts are shown (QAEnv's option)
         self._cache: dict[str, dict[str, float]] = {}
 
     def cell(self, bench: str, setting: str, model: str, trial: Mapping[str, Any] | None = None) -> dict[str, float]:
@@ -117,7 +118,7 @@ class Runner:
             path = Path(tmp) / "calibration.yaml"
             path.write_text(yaml.safe_dump(data))
             config = rep.ReproduceConfig(n=self.hle_n if bench == "hle" else self.n, seed=self.seed, progress=False,
-                                         split="train",
+                                         split="train", expert_context=self.expert_context,
                                          experts={"default": {"backend": "simulated", "calibration": str(path)}})
             episodes = rep.run_cell(bench, setting, model, config, self.hle_path)
         return {"acc": 100.0 * float(np.mean(episodes["correct"])),
@@ -384,6 +385,8 @@ def _header(out: Path, args: argparse.Namespace) -> str:
     models = "all" if set(args.models) == set(rep.MODELS) else " ".join(args.models)
     run = (f"# run: stages {' '.join(args.stages)}; models {models}; task sets {' '.join(args.benchmarks)}; seed "
            f"{args.seed}, n {args.n} (train splits), HLE fixture n {args.hle_n}, {args.steps} bisection steps")
+    if getattr(args, "expert_context", "evidence") != "evidence":
+        run += f"; experts shown {args.expert_context}"
     return HEADER + "\n".join([*earlier, run]) + "\n"
 
 
@@ -398,6 +401,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--benchmarks", nargs="*", default=list(rep.BENCHMARKS), choices=rep.BENCHMARKS,
                         help="task sets whose keys the stages refit (the others' keys are kept; a card's "
                              "top-level keys and every model's no_tools knobs belong to frames)")
+    parser.add_argument("--expert-context", dest="expert_context", default="evidence",
+                        choices=("evidence", "documents"), help="what QA experts are shown (QAEnv's expert_context)")
     parser.add_argument("--out", default=str(FITTED))
     args = parser.parse_args(argv)
     out = Path(args.out)
@@ -429,7 +434,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         from orchestra_env.data.hle import write_synthetic_hle
 
         hle = str(write_synthetic_hle(Path(tmp) / "synthetic_hle.jsonl", n=args.hle_n, seed=args.seed))
-        run = Runner(args.n, args.hle_n, args.seed, hle, overlay, args.benchmarks)
+        run = Runner(args.n, args.hle_n, args.seed, hle, overlay, args.benchmarks, args.expert_context)
         for stage in (s for s in STAGES if s in args.stages):
             fits[stage](run, args.models, args.steps)
             staged = out.with_suffix(".partial.yaml")  # a stage's result survives a later stage's failure

@@ -66,6 +66,8 @@ class ReproduceConfig(BenchConfig):
     split: str = "test"  # "train": the tasks the calibration is fitted on (fit_calibration.py)
     # what QA experts are shown (QAEnv's expert_context); the shipped calibration is fitted under "evidence"
     expert_context: str = "evidence"
+    # a fitted.yaml (fit_calibration.py --out) merged over calibration.yaml in place of the shipped one
+    fitted: str = ""
     out: str = "results/reproduce_table1"
 
 
@@ -204,8 +206,29 @@ def run(config: ReproduceConfig) -> list[dict[str, Any]]:
             from orchestra_env.data.hle import write_synthetic_hle
 
             hle_path = str(write_synthetic_hle(Path(tmp) / "synthetic_hle.jsonl", n=config.hle_n, seed=config.seed))
+        if config.fitted:
+            config = with_fitted(config, Path(tmp))
         measured = {cell: run_cell(*cell, config, hle_path) for cell in progress(cells, "reproduce", config.progress)}
     return compare(measured, pub, synthetic_hle=not os.environ.get("ORCHESTRA_HLE_PATH"))
+
+
+def with_fitted(config: ReproduceConfig, tmp: Path) -> ReproduceConfig:
+    """``config`` whose simulated pool loads calibration.yaml with ``config.fitted`` merged over it
+    (a world refit into another file) instead of the shipped fitted.yaml."""
+    from dataclasses import replace
+
+    from orchestra_env.experts.simulated import deep_merge
+
+    path = Path(config.fitted)
+    if not path.is_file():
+        raise FileNotFoundError(f"fitted={config.fitted!r} is not a file (write one with fit_calibration.py --out)")
+    if (config.experts or {}).get("default") not in (None, "simulated"):
+        raise ValueError("fitted= replaces the simulated pool's calibration; leave experts' default unset")
+    base = yaml.safe_load(resources.files("orchestra_env.experts").joinpath("calibration.yaml").read_text())
+    merged = tmp / "calibration.yaml"
+    merged.write_text(yaml.safe_dump(deep_merge(base, yaml.safe_load(path.read_text()) or {})))
+    experts = {**(config.experts or {}), "default": {"backend": "simulated", "calibration": str(merged)}}
+    return replace(config, experts=experts)
 
 
 def compare(measured: Mapping[tuple[str, str, str], Mapping[str, list[float]]],

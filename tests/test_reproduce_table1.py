@@ -4,6 +4,7 @@ from __future__ import annotations
 import math
 
 import pytest
+import yaml
 
 from benchmarks import reproduce_table1 as rep
 
@@ -180,3 +181,17 @@ def test_a_partial_cost_refit_refits_the_reference_and_only_the_named_models():
     assert set(orchestrators) == {rep.MODELS["GPT-5"], rep.MODELS["Llama-Nemotron-49B"]}
     assert "delegate_turn_tokens" in orchestrators[rep.MODELS["GPT-5"]]
     assert set(run.overlay["models"]) == {rep.MODELS["GPT-5"], rep.MODELS["Llama-Nemotron-49B"]}
+
+
+def test_a_world_refit_into_another_file_is_what_the_reproduction_runs(tmp_path):
+    """``fitted=`` merges that overlay over calibration.yaml in place of the shipped fit: an
+    overlay that makes GPT-5 never right must show in its no_tools cell, and a missing file fails."""
+    fitted = tmp_path / "fitted.yaml"
+    fitted.write_text(yaml.safe_dump({"models": {"gpt-5": {"skill": {"frames": 0.0}}}}))
+    config = rep.ReproduceConfig(n=8, benchmarks=["frames"], models=["GPT-5"], settings=["no_tools", "basic_tools"],
+                                 progress=False, fitted=str(fitted))
+    rows = {r["setting"]: r for r in rep.run(config)}
+    assert rows["no_tools"]["acc"] == 0.0
+    with pytest.raises(FileNotFoundError, match="fit_calibration.py --out"):
+        rep.run(rep.ReproduceConfig(n=2, benchmarks=["frames"], models=["GPT-5"], progress=False,
+                                    fitted=str(tmp_path / "missing.yaml")))

@@ -193,6 +193,8 @@ class FramesEnv(QAEnv):
     | `sandbox_options` | dict or None | `None` | keyword arguments of the sandbox (limits, isolation) |
     | `experts` | dict, Expert or None | `None` | expert-pool config (None: the simulated pool) or an `Expert` |
     | `judge_model` | str or None | `None` | catalogue model used as LLM judge (None: the offline rules) |
+    | `expert_context` | str | `"evidence"` | what an expert call is shown: "evidence" (newest tool outputs) or "documents" (every retrieved passage up to the model's `context_tokens`, as ToolOrchestra's harness; not the calibrated world) |
+    | `search_keep` | int | `150` | passages each search keeps for the experts under "documents" |
     | `max_turns` | int | `50` | tool calls before the episode is truncated (ToolOrchestra sweeps 10/20/50/100) |
     | `format_penalty` | float | `0.1` | subtracted from the reward for each malformed, unknown or badly-argued call |
     | `preference` | Preference, dict or str | `"accuracy"` | a preset ("accuracy", "cost", "speed", "balanced") or "random" (drawn per episode, as in ToolOrchestra's data) |
@@ -249,6 +251,8 @@ class HLEEnv(QAEnv):
     | `sandbox_options` | dict or None | `None` | keyword arguments of the sandbox (limits, isolation) |
     | `experts` | dict, Expert or None | `None` | expert-pool config (None: the simulated pool) or an `Expert` |
     | `judge_model` | str or None | `None` | catalogue model used as LLM judge (None: the offline rules) |
+    | `expert_context` | str | `"evidence"` | what an expert call is shown: "evidence" (newest tool outputs) or "documents" (every retrieved passage up to the model's `context_tokens`, as ToolOrchestra's harness; not the calibrated world) |
+    | `search_keep` | int | `150` | passages each search keeps for the experts under "documents" |
     | `max_turns` | int | `50` | tool calls before the episode is truncated (ToolOrchestra sweeps 10/20/50/100) |
     | `format_penalty` | float | `0.1` | subtracted from the reward for each malformed, unknown or badly-argued call |
     | `preference` | Preference, dict or str | `"accuracy"` | a preset ("accuracy", "cost", "speed", "balanced") or "random" (drawn per episode, as in ToolOrchestra's data) |
