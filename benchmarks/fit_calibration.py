@@ -95,9 +95,10 @@ class Runner:
     """Runs cells under ``calibration.yaml`` + the overlay fitted so far (+ a trial overlay)."""
 
     def __init__(self, n: int, hle_n: int, seed: int, hle_path: str, overlay: dict[str, Any],
-                 benchmarks: Sequence[str] = rep.BENCHMARKS):
+                 benchmarks: Sequence[str] = rep.BENCHMARKS, expert_context: str = "evidence"):
         self.n, self.hle_n, self.seed, self.hle_path, self.overlay = n, hle_n, seed, hle_path, overlay
         self.benchmarks = tuple(benchmarks)  # the behaviour stages fit only these task sets
+        self.expert_context = expert_context  # what QA experts are shown (QAEnv's option)
         self._cache: dict[str, dict[str, float]] = {}
 
     def cell(self, bench: str, setting: str, model: str, trial: Mapping[str, Any] | None = None) -> dict[str, float]:
@@ -117,7 +118,7 @@ class Runner:
             path = Path(tmp) / "calibration.yaml"
             path.write_text(yaml.safe_dump(data))
             config = rep.ReproduceConfig(n=self.hle_n if bench == "hle" else self.n, seed=self.seed, progress=False,
-                                         split="train",
+                                         split="train", expert_context=self.expert_context,
                                          experts={"default": {"backend": "simulated", "calibration": str(path)}})
             episodes = rep.run_cell(bench, setting, model, config, self.hle_path)
         return {"acc": 100.0 * float(np.mean(episodes["correct"])),
@@ -268,7 +269,8 @@ def _tau2_reference(run: Runner, model: str) -> dict[str, float]:
     has on FRAMES (its card's top-level turn knobs): the scale the reference keeps when its
     reasoning moves into its advice calls (1b). No figure of Table 1 fixes it: the row's
     average read as US cents would leave tau2 less than the episode's prompts cost at GPT-5's
-    input price without prompt caching (which the simulator does not bill)."""
+    input price (ToolOrchestra's harness bills no cached input either: the unit reading or our
+    tau2 prompt lengths differ from the paper's)."""
     tau2 = (run.overlay.get("orchestrators", {}).get(model, {}).get("benchmarks") or {}).get("tau2", {})
     for key in TURN_FLOOR:
         tau2.pop(key, None)
@@ -323,7 +325,7 @@ def fit_billing(run: Runner, models: Sequence[str]) -> None:
     pub = rep.published()
     ref = pub[rep.REFERENCE]
     target = {(s, m): {k: float(pub[(s, m)][k]) / float(ref[k]) for k in ("cost", "latency")}  # type: ignore[arg-type]
-              for s in rep.SETTINGS for m in models}
+              for s in rep.SETTINGS for m in {*models, REF_MODEL}}  # the reference is always refit
     gpt5 = rep.MODELS[REF_MODEL]
     fit_all = "frames" in run.benchmarks  # else keep the no_tools knobs (a card's top-level keys)
     # 0. the token scale: GPT-5's hidden tokens per call <- its no_tools cost per task in dollars
@@ -357,7 +359,7 @@ def fit_billing(run: Runner, models: Sequence[str]) -> None:
                target[("no_tools", paper_model)], reference, _benches("no_tools", paper_model))
     # 3. orchestrator turns, per benchmark: alone (basic_tools), then with helpers (all_tools)
     for setting, table in (("basic_tools", TURN), ("all_tools", DELEGATE)):
-        for paper_model in (others if setting == "basic_tools" else models):
+        for paper_model in (others if setting == "basic_tools" else [REF_MODEL, *others]):  # the reference's keys were cleared
             model = rep.MODELS[paper_model]
             for bench in (b for b in _benches(setting, paper_model) if b in run.benchmarks):
                 if setting == "all_tools":
@@ -383,6 +385,8 @@ def _header(out: Path, args: argparse.Namespace) -> str:
     models = "all" if set(args.models) == set(rep.MODELS) else " ".join(args.models)
     run = (f"# run: stages {' '.join(args.stages)}; models {models}; task sets {' '.join(args.benchmarks)}; seed "
            f"{args.seed}, n {args.n} (train splits), HLE fixture n {args.hle_n}, {args.steps} bisection steps")
+    if getattr(args, "expert_context", "evidence") != "evidence":
+        run += f"; experts shown {args.expert_context}"
     return HEADER + "\n".join([*earlier, run]) + "\n"
 
 
@@ -397,6 +401,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--benchmarks", nargs="*", default=list(rep.BENCHMARKS), choices=rep.BENCHMARKS,
                         help="task sets whose keys the stages refit (the others' keys are kept; a card's "
                              "top-level keys and every model's no_tools knobs belong to frames)")
+    parser.add_argument("--expert-context", dest="expert_context", default="evidence",
+                        choices=("evidence", "documents"), help="what QA experts are shown (QAEnv's expert_context)")
     parser.add_argument("--out", default=str(FITTED))
     args = parser.parse_args(argv)
     out = Path(args.out)
@@ -428,7 +434,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         from orchestra_env.data.hle import write_synthetic_hle
 
         hle = str(write_synthetic_hle(Path(tmp) / "synthetic_hle.jsonl", n=args.hle_n, seed=args.seed))
-        run = Runner(args.n, args.hle_n, args.seed, hle, overlay, args.benchmarks)
+        run = Runner(args.n, args.hle_n, args.seed, hle, overlay, args.benchmarks, args.expert_context)
         for stage in (s for s in STAGES if s in args.stages):
             fits[stage](run, args.models, args.steps)
             staged = out.with_suffix(".partial.yaml")  # a stage's result survives a later stage's failure

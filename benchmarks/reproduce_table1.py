@@ -33,12 +33,15 @@ import tempfile
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Mapping, Sequence
 
 import yaml
 
 from benchmarks.common import BenchConfig, RunRecord, new_figure, parse_config, progress, run_recorded, save_figure
 from benchmarks.stats import Interval, bootstrap_mean, wilson
+
+if TYPE_CHECKING:
+    from orchestra_env.experts.base import Expert, ExpertRequest, ExpertResponse
 
 SETTINGS = ("no_tools", "basic_tools", "all_tools")
 MODELS = {  # the paper's names -> catalogue names
@@ -61,6 +64,10 @@ class ReproduceConfig(BenchConfig):
     models: list[str] = field(default_factory=lambda: list(MODELS))
     settings: list[str] = field(default_factory=lambda: list(SETTINGS))
     split: str = "test"  # "train": the tasks the calibration is fitted on (fit_calibration.py)
+    # what QA experts are shown (QAEnv's expert_context); the shipped calibration is fitted under "evidence"
+    expert_context: str = "evidence"
+    # a fitted.yaml (fit_calibration.py --out) merged over calibration.yaml in place of the shipped one
+    fitted: str = ""
     out: str = "results/reproduce_table1"
 
 
@@ -99,7 +106,8 @@ class _AnswerAlone:
 
 
 def _envs(benchmark: str, catalogue: Mapping[str, Any], hle_path: str,
-          experts: Mapping[str, Any] | None = None, split: str = "test") -> list[Any]:
+          experts: "Mapping[str, Any] | Expert | None" = None, split: str = "test",
+          expert_context: str = "evidence") -> list[Any]:
     import gymnasium as gym
 
     import orchestra_env  # noqa: F401 - registers the ids
@@ -109,16 +117,21 @@ def _envs(benchmark: str, catalogue: Mapping[str, Any], hle_path: str,
     if split not in ("train", "test"):
         raise ValueError(f"split must be 'train' (fitting) or 'test' (the reproduction), not {split!r}")
     if benchmark == "frames":
-        return [gym.make("Orchestra/FRAMES-v0", split=split, **common)]
+        return [gym.make("Orchestra/FRAMES-v0", split=split, expert_context=expert_context, **common)]
     if benchmark == "hle":
-        return [gym.make("Orchestra/HLE-v0", path=hle_path, **common)]
+        return [gym.make("Orchestra/HLE-v0", path=hle_path, expert_context=expert_context, **common)]
     domains = TAU2_DOMAINS if split == "test" else TAU2_TRAIN
     return [gym.make(f"Orchestra/Tau2-{d}-v0", split=s, **common) for d, s in domains.items()]
 
 
-def run_cell(benchmark: str, setting: str, paper_model: str, config: ReproduceConfig, hle_path: str) -> dict[str, Any]:
-    """Per-episode correct/cost/latency of one (benchmark, setting, model), pooled over domains."""
+def run_cell(benchmark: str, setting: str, paper_model: str, config: ReproduceConfig, hle_path: str,
+             observe: "Callable[[ExpertRequest, ExpertResponse], None] | None" = None) -> dict[str, Any]:
+    """Per-episode correct/cost/latency of one (benchmark, setting, model), pooled over domains.
+
+    ``observe``: called with every request the env's tools send and its response (a benchmark
+    that measures what experts are shown); the policy's own turns do not pass through it."""
     from agents.baselines import PromptedPolicy, evaluate
+    from orchestra_env.experts.pool import ExpertPool
 
     model = MODELS[paper_model]
     episodes: dict[str, list[Any]] = {"correct": [], "cost_usd": [], "latency_s": [], "corpora": []}
@@ -126,8 +139,10 @@ def run_cell(benchmark: str, setting: str, paper_model: str, config: ReproduceCo
     calibration = default.get("calibration") if isinstance(default, Mapping) else None
     catalogue = setting_catalogue(setting, model, calibration)
     with tempfile.TemporaryDirectory() as tmp:
-        experts = _simulated_pool(config.experts, catalogue, Path(tmp))
-        for env in _envs(benchmark, catalogue, hle_path, experts, config.split):
+        experts: Any = _simulated_pool(config.experts, catalogue, Path(tmp))
+        if observe is not None:
+            experts = _Observed(ExpertPool.from_config(experts), observe)
+        for env in _envs(benchmark, catalogue, hle_path, experts, config.split, config.expert_context):
             try:
                 policy = _AnswerAlone() if setting == "no_tools" else PromptedPolicy(model=model, seed=config.seed)
                 n = min(config.n, len(env.unwrapped.tasks))
@@ -138,6 +153,19 @@ def run_cell(benchmark: str, setting: str, paper_model: str, config: ReproduceCo
             for key in ("correct", "cost_usd", "latency_s"):
                 episodes[key] += result["episodes"][key]
     return episodes
+
+
+@dataclass
+class _Observed:
+    """An expert backend that shows every request and response to ``observe``."""
+
+    inner: Any
+    observe: "Callable[[ExpertRequest, ExpertResponse], None]"
+
+    def complete(self, request: "ExpertRequest") -> "ExpertResponse":
+        response = self.inner.complete(request)
+        self.observe(request, response)
+        return response
 
 
 def _simulated_pool(experts: Mapping[str, Any] | None, catalogue: Mapping[str, Any], tmp: Path) -> dict[str, Any]:
@@ -178,8 +206,29 @@ def run(config: ReproduceConfig) -> list[dict[str, Any]]:
             from orchestra_env.data.hle import write_synthetic_hle
 
             hle_path = str(write_synthetic_hle(Path(tmp) / "synthetic_hle.jsonl", n=config.hle_n, seed=config.seed))
+        if config.fitted:
+            config = with_fitted(config, Path(tmp))
         measured = {cell: run_cell(*cell, config, hle_path) for cell in progress(cells, "reproduce", config.progress)}
     return compare(measured, pub, synthetic_hle=not os.environ.get("ORCHESTRA_HLE_PATH"))
+
+
+def with_fitted(config: ReproduceConfig, tmp: Path) -> ReproduceConfig:
+    """``config`` whose simulated pool loads calibration.yaml with ``config.fitted`` merged over it
+    (a world refit into another file) instead of the shipped fitted.yaml."""
+    from dataclasses import replace
+
+    from orchestra_env.experts.simulated import deep_merge
+
+    path = Path(config.fitted)
+    if not path.is_file():
+        raise FileNotFoundError(f"fitted={config.fitted!r} is not a file (write one with fit_calibration.py --out)")
+    if (config.experts or {}).get("default") not in (None, "simulated"):
+        raise ValueError("fitted= replaces the simulated pool's calibration; leave experts' default unset")
+    base = yaml.safe_load(resources.files("orchestra_env.experts").joinpath("calibration.yaml").read_text())
+    merged = tmp / "calibration.yaml"
+    merged.write_text(yaml.safe_dump(deep_merge(base, yaml.safe_load(path.read_text()) or {})))
+    experts = {**(config.experts or {}), "default": {"backend": "simulated", "calibration": str(merged)}}
+    return replace(config, experts=experts)
 
 
 def compare(measured: Mapping[tuple[str, str, str], Mapping[str, list[float]]],

@@ -48,6 +48,7 @@ BENCHMARKS: dict[str, Benchmark] = {
     "unseen-tools": Benchmark("benchmarks.unseen_tools", "the description router on a catalogue with unseen models and prices"),
     "reproduce": Benchmark("benchmarks.reproduce_table1", "ToolOrchestra's Table 1, published vs the simulated world"),
     "simulator-check": Benchmark("benchmarks.simulator_check", "fixed plans in FRAMES-v0 vs the model cards they call"),
+    "expert-context": Benchmark("benchmarks.expert_context", "what QA experts are shown (evidence vs the harness's documents) and its effect on Table 1's FRAMES cells"),
     "calibration-table": Benchmark("benchmarks.calibration_table", "the calibration in force: every model card with the source of each figure"),
     "trl-throughput": Benchmark("benchmarks.trl_env_throughput", "TRL's GRPOTrainer on an env vs our GRPO"),
     "train-llm-policy": Benchmark("benchmarks.train_llm_policy", "LLM policy: base vs SFT vs SFT+GRPO on the tiny model, 3 seeds (minutes)"),

@@ -54,7 +54,8 @@ class ToolCallTurn:
 class ToolResultTurn:
     """What one call returned. ``tool`` is None when the action named no tool (a parse
     error) or when a prior history does not say; ``error`` is the error the caller caused,
-    ``model`` the expert model that answered (LLM-backed tools)."""
+    ``model`` the expert model that answered (LLM-backed tools), ``documents`` the full texts
+    a search retrieved (``ToolResult.documents``)."""
 
     tool: str | None
     output: str
@@ -62,6 +63,7 @@ class ToolResultTurn:
     error: str | None = None
     model: str | None = None
     step: int | None = None
+    documents: tuple[str, ...] = ()
 
     @property
     def failed(self) -> bool:
@@ -92,6 +94,26 @@ class Transcript:
         QA expert reads, so that an answer model called after a good search sees its results."""
         return [f"[{t.tool}] {t.output}" for t in self.turns
                 if isinstance(t, ToolResultTurn) and t.requestor == "assistant" and t.error is None and t.output]
+
+    def render_documents(self, max_chars: int) -> str:
+        """ToolOrchestra's expert context: every distinct document the searches retrieved (each
+        search's best last, as its harness appends them, so that a cut keeps the best of the
+        newest search), then the other tools' outputs (code results, reasoning), cut to the last
+        ``max_chars`` (the harness keeps the last tokens)."""
+        documents: dict[str, None] = {}  # insertion-ordered set
+        others: list[str] = []
+        for t in self.turns:
+            if not (isinstance(t, ToolResultTurn) and t.requestor == "assistant" and t.error is None):
+                continue
+            if t.documents:
+                documents.update(dict.fromkeys(reversed(t.documents)))
+            elif t.output:
+                others.append(f"[{t.tool}] {t.output}")
+        parts = [f"Doc {n}: {d}" for n, d in enumerate(documents, 1)] + others
+        text = "\n\n".join(parts)
+        if not text:
+            return ""
+        return ("Documents:\n" if documents else "") + text[-max_chars:]
 
     def render_evidence(self, max_chars: int = 24_000) -> str:
         """The most recent evidence that fits ``max_chars`` (newest kept, oldest dropped)."""

@@ -60,6 +60,9 @@ class ModelPrice:
     price_in: float
     price_out: float
     description: str = ""  # optional capability text (``orchestra describe-models``), shown to the policy
+    # the most of an episode one expert call of this model is shown, in tokens, when the env shows
+    # experts the retrieved documents (``expert_context="documents"``); None: the env's default
+    context_tokens: int | None = None
 
     def cost(self, tokens_in: int, tokens_out: int) -> float:
         return (tokens_in * self.price_in + tokens_out * self.price_out) / 1e6
@@ -105,6 +108,10 @@ def _check_shape(data: Any) -> None:
             if not isinstance(price[key], (int, float)) or isinstance(price[key], bool) or price[key] < 0:
                 raise ValueError(f"catalogue model {name!r}: {key} must be a number >= 0 ($ per 1M tokens), "
                                  f"got {price[key]!r}")
+        context = price.get("context_tokens")
+        if context is not None and (not isinstance(context, int) or isinstance(context, bool) or context < 1):
+            raise ValueError(f"catalogue model {name!r}: context_tokens must be a whole number of tokens >= 1, "
+                             f"got {context!r}")
     for name, alias in data["aliases"].items():
         missing = [k for k in ("role", "model", "latency_s") if not isinstance(alias, Mapping) or k not in alias]
         if missing:
@@ -145,7 +152,8 @@ class Catalogue:
         with a bare ``KeyError`` inside a tool."""
         _check_shape(data)
         models = {
-            name: ModelPrice(name, float(p["price_in"]), float(p["price_out"]), str(p.get("description") or ""))
+            name: ModelPrice(name, float(p["price_in"]), float(p["price_out"]), str(p.get("description") or ""),
+                             p.get("context_tokens"))
             for name, p in data["models"].items()
         }
         aliases = {}

@@ -47,6 +47,8 @@ def test_an_existing_corpus_file_is_accepted(tmp_path):
     ({"models": {"Qwen3-8B": {"price_in": 1, "price_out": 1}},
       "aliases": {"answer-1": {"role": "answer", "model": "Qwen3-8B"}}}, r"'answer-1' lacks \['latency_s'\]"),
     (["not", "a", "mapping"], r"must be a mapping"),
+    ({"models": {"gpt-5": {"price_in": 1.0, "price_out": 2.0, "context_tokens": 0}}, "aliases": {}},
+     r"context_tokens must be a whole number"),
 ])
 def test_a_catalogue_of_the_wrong_shape_says_what_shape(catalogue, match):
     with pytest.raises(ValueError, match=match):
@@ -92,3 +94,10 @@ def test_a_backend_failure_is_an_observation(monkeypatch):
     env.reset(seed=0)
     obs, reward, terminated, _, info = env.step({"tool": "search", "arguments": {"query": "x"}})
     assert "shard down" in obs["output"] and info["error"].startswith("tool_failure") and not terminated
+
+
+def test_bad_expert_context_options_fail_at_make():
+    with pytest.raises(ValueError, match="expert_context='all'; choose one of"):
+        gym.make("Orchestra/FRAMES-v0", expert_context="all")
+    with pytest.raises(ValueError, match="search_keep=3 must be a whole number >= search_k"):
+        gym.make("Orchestra/FRAMES-v0", expert_context="documents", search_keep=3)

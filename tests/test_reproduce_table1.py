@@ -4,6 +4,7 @@ from __future__ import annotations
 import math
 
 import pytest
+import yaml
 
 from benchmarks import reproduce_table1 as rep
 
@@ -147,3 +148,50 @@ def test_a_partial_refit_keeps_the_earlier_runs_in_the_header(tmp_path):
     assert runs[0] == "# run: stages cost; models all; task sets frames"
     assert runs[1].startswith("# run: stages experts; models GPT-5; task sets hle; seed 1, n 40")
     assert header.startswith(fit.HEADER)
+
+
+class _AnyKnobCells:
+    """A stand-in for the fit's Runner whose every cell bills ``1 + 1e-6 * (sum of the knobs set)``:
+    enough for the affine solves to run end to end without episodes."""
+
+    def __init__(self, benchmarks=("frames", "hle", "tau2")) -> None:
+        self.overlay: dict = {}
+        self.benchmarks = tuple(benchmarks)
+
+    def cell(self, bench, setting, model, trial=None):
+        from orchestra_env.experts.simulated import deep_merge
+
+        def total(node):
+            if isinstance(node, dict):
+                return sum(total(v) for v in node.values())
+            return float(node) if isinstance(node, (int, float)) else 0.0
+
+        x = total(deep_merge(self.overlay, dict(trial or {})))
+        return {"cost": 1.0 + 1e-6 * x, "latency": 1.0 + 1e-6 * x, "acc": 0.0}
+
+
+def test_a_partial_cost_refit_refits_the_reference_and_only_the_named_models():
+    """``--stages cost --models M`` must run (the reference's targets are always built) and write
+    the reference's keys, its all_tools turns included (the stage clears them), and M's, no others'."""
+    from benchmarks import fit_calibration as fit
+
+    run = _AnyKnobCells()
+    fit.fit_billing(run, ["Llama-Nemotron-49B"])
+    orchestrators = run.overlay["orchestrators"]
+    assert set(orchestrators) == {rep.MODELS["GPT-5"], rep.MODELS["Llama-Nemotron-49B"]}
+    assert "delegate_turn_tokens" in orchestrators[rep.MODELS["GPT-5"]]
+    assert set(run.overlay["models"]) == {rep.MODELS["GPT-5"], rep.MODELS["Llama-Nemotron-49B"]}
+
+
+def test_a_world_refit_into_another_file_is_what_the_reproduction_runs(tmp_path):
+    """``fitted=`` merges that overlay over calibration.yaml in place of the shipped fit: an
+    overlay that makes GPT-5 never right must show in its no_tools cell, and a missing file fails."""
+    fitted = tmp_path / "fitted.yaml"
+    fitted.write_text(yaml.safe_dump({"models": {"gpt-5": {"skill": {"frames": 0.0}}}}))
+    config = rep.ReproduceConfig(n=8, benchmarks=["frames"], models=["GPT-5"], settings=["no_tools", "basic_tools"],
+                                 progress=False, fitted=str(fitted))
+    rows = {r["setting"]: r for r in rep.run(config)}
+    assert rows["no_tools"]["acc"] == 0.0
+    with pytest.raises(FileNotFoundError, match="fit_calibration.py --out"):
+        rep.run(rep.ReproduceConfig(n=2, benchmarks=["frames"], models=["GPT-5"], progress=False,
+                                    fitted=str(tmp_path / "missing.yaml")))

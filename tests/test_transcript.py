@@ -145,6 +145,56 @@ def test_qa_experts_read_the_successful_outputs_as_before():
     assert episode.context(max_chars=len(second["output"]) + 20) == f"[search] {second['output']}"
 
 
+def _catalogue_with_budget(env: gym.Env, model: str, tokens: int) -> dict:
+    cat = env.unwrapped.catalogue
+    return {"orchestrator": cat.orchestrator,
+            "models": {n: {"price_in": m.price_in, "price_out": m.price_out,
+                           **({"context_tokens": tokens} if n == model else {})} for n, m in cat.models.items()},
+            "aliases": {n: {"role": a.role, "model": a.model, "latency_s": a.latency_s} for n, a in cat.aliases.items()}}
+
+
+def test_documents_mode_shows_experts_every_retrieved_passage_up_to_the_models_budget():
+    """``expert_context="documents"`` (ToolOrchestra's harness): the policy still sees the top
+    ``search_k`` passages, but an expert is shown every passage each search kept, in full,
+    once each (a search's best last), then the other outputs, cut to the called model's
+    ``context_tokens`` from the front."""
+    recorder = RecordingExpert()
+    env = gym.make("Orchestra/FRAMES-v0", charge_orchestrator=False, max_turns=10, search_k=3, search_keep=40,
+                   expert_context="documents", experts=recorder)
+    env.reset(seed=0, options={"task_index": 1})
+    first, *_ = env.step({"tool": "search", "arguments": {"query": "capital city"}})
+    env.step({"tool": "search", "arguments": {"query": "capital city"}})  # the same passages again
+    env.step({"tool": "python", "arguments": {"code": "print(6 * 7)"}})
+    assert first["output"].count("\n[") <= 3  # the policy's view: top 3
+    results = [t for t in env.unwrapped.episode.transcript if isinstance(t, ToolResultTurn)]
+    kept = results[0].documents
+    assert len(kept) == 40 and results[1].documents == kept
+    reasoner = alias(env, "reasoner")
+    env.step({"tool": "enhance_reasoning", "arguments": {"model": reasoner}})
+    prompt = recorder.seen[-1].messages[-1]["content"]
+    assert prompt.count("Doc ") == 40 and all(doc in prompt for doc in kept)  # all kept, once each
+    assert in_order(prompt, ["Documents:", kept[-1], kept[0], "42"])  # best last, then the code output
+    # the same episode under a small budget for that model: only the newest part is shown
+    model = env.unwrapped.catalogue.aliases[reasoner].model
+    small = gym.make("Orchestra/FRAMES-v0", charge_orchestrator=False, max_turns=10, search_k=3, search_keep=40,
+                     expert_context="documents", experts=recorder,
+                     catalogue=_catalogue_with_budget(env, model, 500))
+    small.reset(seed=0, options={"task_index": 1})
+    small.step({"tool": "search", "arguments": {"query": "capital city"}})
+    small.step({"tool": "enhance_reasoning", "arguments": {"model": reasoner}})
+    context = recorder.seen[-1].messages[-1]["content"].split("Information gathered so far:\n", 1)[1]
+    context = context.split("\n\nQuestion:", 1)[0]
+    assert context.startswith("Documents:\n") and len(context) == len("Documents:\n") + 4 * 500
+    assert context.endswith(kept[0][-50:])  # the newest search's best passage is what stays
+
+
+def test_the_default_expert_context_is_the_evidence_and_records_no_documents():
+    env = gym.make("Orchestra/FRAMES-v0", charge_orchestrator=False, max_turns=10)
+    env.reset(seed=0, options={"task_index": 1})
+    env.step({"tool": "search", "arguments": {"query": "capital"}})
+    assert all(not t.documents for t in env.unwrapped.episode.transcript if isinstance(t, ToolResultTurn))
+
+
 def test_a_tool_meets_the_wrong_world_with_a_clear_error():
     episode = Episode(task=Task("t", "frames", "q?", "a"), seed=0, preference=Preference.from_any("accuracy"))
     with pytest.raises(TypeError, match="Tau2World world; the episode has NoneType"):

@@ -207,7 +207,8 @@ class OrchestraEnv(gym.Env[dict, Any]):
                 episode.calls[result.model] += 1
         output = clip_text(result.output, self.max_output_chars)
         episode.transcript.add(ToolResultTurn(call.tool if isinstance(call, ToolCall) else None, output,
-                                              error=result.error, model=result.model, step=episode.turn))
+                                              error=result.error, model=result.model, step=episode.turn,
+                                              documents=result.documents))
         episode.context_tokens += approx_tokens(output)
         episode.format_errors += int(penalised)
 

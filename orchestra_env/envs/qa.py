@@ -45,6 +45,9 @@ def _build_sandbox(kind: str, options: Mapping[str, Any]) -> Any:
                         "see the fields of SubprocessConfig / DockerConfig in orchestra_env.tools.sandbox") from exc
 
 
+EXPERT_CONTEXTS = ("evidence", "documents")
+
+
 class QAEnv(OrchestraEnv):
     """A question per episode; ToolOrchestra's tools; the judge decides at the end.
 
@@ -57,6 +60,14 @@ class QAEnv(OrchestraEnv):
         sandbox: "subprocess" (default) or "docker"; ``sandbox_options`` go to it.
         experts: expert pool configuration (None = the simulated pool) or an ``Expert``.
         judge_model: catalogue model name used as LLM judge (None = offline rules).
+        expert_context: what an expert call is shown of the episode. ``"evidence"`` (default):
+            the newest tool outputs, at most ``24000`` characters. ``"documents"``: what
+            ToolOrchestra's evaluation harness sends, every passage the searches retrieved
+            (``search_keep`` per search; with Tavily the pages it returned) in full plus the
+            other tools' outputs, cut to the called model's ``context_tokens`` (catalogue). The
+            shipped calibration is fitted under ``"evidence"``; under ``"documents"`` experts read
+            and bill more, so Table 1's cost ratios and accuracies are not calibrated there.
+        search_keep: passages each search keeps for the experts under ``"documents"``.
     """
 
     benchmark = "qa"
@@ -74,9 +85,16 @@ class QAEnv(OrchestraEnv):
         sandbox_options: Mapping[str, Any] | None = None,
         experts: "Mapping[str, Any] | Expert | None" = None,
         judge_model: str | None = None,
+        expert_context: str = "evidence",
+        search_keep: int = 150,
         **kwargs: Any,
     ) -> None:
+        if expert_context not in EXPERT_CONTEXTS:
+            raise ValueError(f"expert_context={expert_context!r}; choose one of {EXPERT_CONTEXTS}")
+        if not isinstance(search_keep, int) or search_keep < search_k:
+            raise ValueError(f"search_keep={search_keep!r} must be a whole number >= search_k ({search_k})")
         super().__init__(**kwargs)
+        self.expert_context, self.search_keep = expert_context, search_keep
         self._task_list = list(tasks) if tasks is not None else None
         self.search_kind, self.corpus, self.search_k = search, corpus, search_k
         self.search_options = dict(search_options or {})
@@ -104,10 +122,13 @@ class QAEnv(OrchestraEnv):
     def _make_tools(self) -> dict[str, Tool]:
         sandbox = self._sandbox
         index = partial(get_index, self.search_kind, self.corpus, catalogue=self.catalogue, **self.search_options)
+        documents = self.expert_context == "documents"
+        keep = 0 if not documents else self.search_k if self.search_kind == "tavily" else self.search_keep
         tools: list[Tool] = [
-            SearchTool(index, self.experts, self.catalogue, self.corpus_description, self.search_k),
-            EnhanceReasoningTool(self.experts, self.catalogue, sandbox),
-            AnswerTool(self.experts, self.catalogue),
+            SearchTool(index, self.experts, self.catalogue, self.corpus_description, self.search_k,
+                       keep=keep, documents=documents),
+            EnhanceReasoningTool(self.experts, self.catalogue, sandbox, documents=documents),
+            AnswerTool(self.experts, self.catalogue, documents=documents),
             PythonTool(sandbox, self.catalogue),
         ]
         return {tool.name: tool for tool in tools}
@@ -172,6 +193,8 @@ class FramesEnv(QAEnv):
     | `sandbox_options` | dict or None | `None` | keyword arguments of the sandbox (limits, isolation) |
     | `experts` | dict, Expert or None | `None` | expert-pool config (None: the simulated pool) or an `Expert` |
     | `judge_model` | str or None | `None` | catalogue model used as LLM judge (None: the offline rules) |
+    | `expert_context` | str | `"evidence"` | what an expert call is shown: "evidence" (newest tool outputs) or "documents" (every retrieved passage up to the model's `context_tokens`, as ToolOrchestra's harness; not the calibrated world) |
+    | `search_keep` | int | `150` | passages each search keeps for the experts under "documents" |
     | `max_turns` | int | `50` | tool calls before the episode is truncated (ToolOrchestra sweeps 10/20/50/100) |
     | `format_penalty` | float | `0.1` | subtracted from the reward for each malformed, unknown or badly-argued call |
     | `preference` | Preference, dict or str | `"accuracy"` | a preset ("accuracy", "cost", "speed", "balanced") or "random" (drawn per episode, as in ToolOrchestra's data) |
@@ -228,6 +251,8 @@ class HLEEnv(QAEnv):
     | `sandbox_options` | dict or None | `None` | keyword arguments of the sandbox (limits, isolation) |
     | `experts` | dict, Expert or None | `None` | expert-pool config (None: the simulated pool) or an `Expert` |
     | `judge_model` | str or None | `None` | catalogue model used as LLM judge (None: the offline rules) |
+    | `expert_context` | str | `"evidence"` | what an expert call is shown: "evidence" (newest tool outputs) or "documents" (every retrieved passage up to the model's `context_tokens`, as ToolOrchestra's harness; not the calibrated world) |
+    | `search_keep` | int | `150` | passages each search keeps for the experts under "documents" |
     | `max_turns` | int | `50` | tool calls before the episode is truncated (ToolOrchestra sweeps 10/20/50/100) |
     | `format_penalty` | float | `0.1` | subtracted from the reward for each malformed, unknown or badly-argued call |
     | `preference` | Preference, dict or str | `"accuracy"` | a preset ("accuracy", "cost", "speed", "balanced") or "random" (drawn per episode, as in ToolOrchestra's data) |

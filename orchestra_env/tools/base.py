@@ -30,6 +30,8 @@ class ToolResult:
     ``terminal`` ends the episode (the ``answer`` tool, a user hanging up); ``answer`` is the
     final answer to judge. ``error`` is an error *the policy caused* (bad arguments, code
     that crashed, a backend that failed after retries): it is shown, not raised.
+    ``documents`` are the full texts a search retrieved beyond what ``output`` shows the
+    policy; experts are shown them when the env says so (``expert_context="documents"``).
     """
 
     output: str
@@ -38,6 +40,7 @@ class ToolResult:
     error: str | None = None
     terminal: bool = False
     answer: str | None = None
+    documents: tuple[str, ...] = ()
 
 
 @runtime_checkable

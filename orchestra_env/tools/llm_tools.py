@@ -22,6 +22,7 @@ from orchestra_env.tools.sandbox import Sandbox
 from orchestra_env.usage import Catalogue, Usage
 
 CODE_BLOCK_RE = re.compile(r"```(?:python|py)\s*\n(.*?)```", re.DOTALL)
+DEFAULT_CONTEXT_TOKENS = 24_000  # documents shown to a model whose catalogue entry names no budget
 
 
 def ask_expert(
@@ -67,14 +68,27 @@ class ExpertTool(SchemaTool):
     how much of the episode an expert is shown) and builds the one failure result they share,
     so ``search``, ``enhance_reasoning``, ``answer`` and ``call_expert`` differ only in their
     prompt and in what they make of the reply.
+
+    What an expert is shown (:meth:`shown`): by default the evidence, the newest tool outputs
+    up to ``max_context_chars``; with ``documents=True`` (the env's ``expert_context="documents"``)
+    what ToolOrchestra's harness sends, every document the searches retrieved in full plus the
+    other outputs, cut to the called model's ``context_tokens`` (catalogue).
     """
 
     role = "answer"  # the ExpertRequest role: search | reasoner | answer | expert
 
     def __init__(self, name: str, description: str, fields: Mapping[str, Any], experts: Expert,
-                 catalogue: Catalogue, max_context_chars: int) -> None:
+                 catalogue: Catalogue, max_context_chars: int, documents: bool = False) -> None:
         super().__init__(name, description, fields)
         self.experts, self.catalogue, self.max_context_chars = experts, catalogue, max_context_chars
+        self.documents = documents
+
+    def shown(self, episode: Episode, alias: str) -> str:
+        """The part of the episode the model behind ``alias`` is shown (see the class docstring)."""
+        if not self.documents or episode.world is not None:
+            return episode.context(self.max_context_chars)
+        budget = self.catalogue.models[self.catalogue.aliases[alias].model].context_tokens or DEFAULT_CONTEXT_TOKENS
+        return episode.transcript.render_documents(4 * budget)  # approx_tokens: four characters a token
 
     def ask(self, alias: str, messages: list[dict[str, str]], episode: Episode,
             max_tokens: int = 1024) -> tuple[ExpertResponse, Usage]:
@@ -86,8 +100,7 @@ class ExpertTool(SchemaTool):
         return ToolResult(f"{alias} failed: {response.error}", usage, alias, error=response.error, **kwargs)
 
 
-def _qa_messages(episode: Episode, instruction: str, max_context_chars: int) -> list[dict[str, str]]:
-    context = episode.context(max_context_chars)
+def _qa_messages(episode: Episode, instruction: str, context: str) -> list[dict[str, str]]:
     user = f"Question: {episode.task.question}\n"
     if context:
         user = f"Information gathered so far:\n{context}\n\n" + user
@@ -105,19 +118,19 @@ class EnhanceReasoningTool(ExpertTool):
     )
 
     def __init__(self, experts: Expert, catalogue: Catalogue, sandbox: "Sandbox | None",
-                 max_context_chars: int = 24_000) -> None:
+                 max_context_chars: int = 24_000, documents: bool = False) -> None:
         description = (
             "Call a reasoning model to analyse the question and the information gathered so far; "
             "Python code it writes is executed and its output returned. Models:\n"
             + describe_role("reasoner", catalogue)
         )
         super().__init__("enhance_reasoning", description, {"model": alias_field(catalogue, "reasoner")},
-                         experts, catalogue, max_context_chars)
+                         experts, catalogue, max_context_chars, documents)
         self.sandbox = sandbox
 
     def __call__(self, arguments: Mapping[str, Any], episode: Episode) -> ToolResult:
         alias = arguments["model"]
-        messages = _qa_messages(episode, self.INSTRUCTION, self.max_context_chars)
+        messages = _qa_messages(episode, self.INSTRUCTION, self.shown(episode, alias))
         response, usage = self.ask(alias, messages, episode)
         if response.error:
             return self.failed(alias, response, usage)
@@ -138,7 +151,8 @@ class AnswerTool(ExpertTool):
         "as short as possible (a name, number, date or phrase)."
     )
 
-    def __init__(self, experts: Expert, catalogue: Catalogue, max_context_chars: int = 24_000) -> None:
+    def __init__(self, experts: Expert, catalogue: Catalogue, max_context_chars: int = 24_000,
+                 documents: bool = False) -> None:
         description = (
             "Give the final answer and end the episode. Either pass `model` to have that model "
             "answer from the question and the information gathered so far, or pass `answer` "
@@ -148,7 +162,7 @@ class AnswerTool(ExpertTool):
             "model": alias_field(catalogue, "answer", required=False),
             "answer": (Optional[str], pydantic.Field(None, description="Your own final answer.")),
         }
-        super().__init__("answer", description, fields, experts, catalogue, max_context_chars)
+        super().__init__("answer", description, fields, experts, catalogue, max_context_chars, documents)
 
     def __call__(self, arguments: Mapping[str, Any], episode: Episode) -> ToolResult:
         alias = arguments.get("model")
@@ -160,7 +174,7 @@ class AnswerTool(ExpertTool):
                 )
             text = str(arguments["answer"])
             return ToolResult(f"Final answer: {text}", terminal=True, answer=text)
-        messages = _qa_messages(episode, self.INSTRUCTION, self.max_context_chars)
+        messages = _qa_messages(episode, self.INSTRUCTION, self.shown(episode, alias))
         response, usage = self.ask(alias, messages, episode)
         if response.error and response.error.startswith(OUTAGE_ERROR):
             # A down provider: nothing was answered, so the policy may try another model.

@@ -25,7 +25,11 @@ class SearchTool(ExpertTool):
     role = "search"
 
     def __init__(self, index: Callable[[], Index], experts: Expert, catalogue: Catalogue,
-                 corpus_name: str, k: int = 5, max_context_chars: int = 8_000) -> None:
+                 corpus_name: str, k: int = 5, max_context_chars: int = 8_000, keep: int = 0,
+                 documents: bool = False) -> None:
+        """``documents``: record every passage retrieved (``max(k, keep)``; the policy is shown the
+        top ``k``) as the result's ``documents``, which experts are then shown
+        (:meth:`ExpertTool.shown`; ToolOrchestra's harness keeps a search's top 150 for them)."""
         description = (
             f"Search {corpus_name} and return the top {k} passages with title and url. Pass "
             "`query` to search yourself, or `model` to have that model write the query from the "
@@ -35,9 +39,9 @@ class SearchTool(ExpertTool):
             "model": alias_field(catalogue, "search", required=False),
             "query": (Optional[str], pydantic.Field(None, description="Your own search query.")),
         }
-        super().__init__("search", description, fields, experts, catalogue, max_context_chars)
+        super().__init__("search", description, fields, experts, catalogue, max_context_chars, documents)
         self._index_factory, self._index = index, None
-        self.k = k
+        self.k, self.keep = k, keep
 
     @property
     def index(self) -> Index:
@@ -51,7 +55,7 @@ class SearchTool(ExpertTool):
             return ToolResult("Invalid arguments: give `query` or `model`.", error="bad_arguments: empty search")
         usage = None
         if alias:
-            context = episode.context(self.max_context_chars)
+            context = self.shown(episode, alias)
             user = f"Question: {episode.task.question}"
             if query:
                 user += f"\nSuggested focus: {query}"
@@ -62,6 +66,8 @@ class SearchTool(ExpertTool):
             if response.error:
                 return self.failed(alias, response, usage)
             query = response.text.strip().splitlines()[0] if response.text.strip() else (query or "")
-        result = self.index.search(query, self.k)
+        result = self.index.search(query, max(self.k, self.keep))
         total = result.usage if usage is None else usage + result.usage
-        return ToolResult(f"Query: {query}\n\n" + format_passages(result.passages), total, alias)
+        documents = tuple(p.text.strip() for p in result.passages) if self.documents else ()
+        return ToolResult(f"Query: {query}\n\n" + format_passages(result.passages[:self.k]), total, alias,
+                          documents=documents)
