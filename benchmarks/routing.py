@@ -17,6 +17,10 @@ FRAMES are run (benchmarks/reproduce_table1.run_cell, whole test split) so that 
 router's (accuracy, $) point can be set against them, and the Bayes router's accuracy and cost
 ratio against the published Orchestrator-8B row.
 
+``--resume-from <out>.json`` adds learners to a recorded run without training its learner rows
+again: they are kept with their own commit, only under the same config but the learners, and
+only when the limit and baseline rows recomputed here equal the recorded ones (:func:`_resumed`).
+
     orchestra bench routing --table1      # or: python -m benchmarks.routing --table1 --out results/routing
 """
 from __future__ import annotations
