@@ -213,6 +213,19 @@ def test_routing_resume_keeps_recorded_learner_rows_only_under_the_same_config(t
     assert _resumed(RoutingConfig())[0] == []
 
 
+def test_routing_goals_have_one_line_per_grpo_router():
+    from benchmarks.routing import goals
+
+    ep = [0.0, 1.0, 1.0, 0.0]
+    rows = [{"preset": "cost-first", "policy": "bayes", "reward": 0.5, "episode_rewards": ep},
+            {"preset": "cost-first", "policy": "random", "reward": 0.0}]
+    rows += [{"preset": "cost-first", "policy": name, "seed": s, "reward": 0.5, "episode_rewards": ep}
+             for name in ("minilm_lora_router", "minilm_router") for s in (0, 1)]
+    lines = [line for line in goals(rows) if line.startswith("| cost-first")]
+    assert [line.split(" | ")[1] for line in lines] == ["minilm_router", "minilm_lora_router"]
+    assert all(line.endswith("| yes | n/a |") for line in lines)  # at Bayes (normalised 1); no PPO rows
+
+
 def test_tau2_baselines_are_recorded_and_the_gold_solution_wins(tmp_path):
     from benchmarks import tau2_baselines
 
