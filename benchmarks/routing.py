@@ -17,6 +17,10 @@ FRAMES are run (benchmarks/reproduce_table1.run_cell, whole test split) so that 
 router's (accuracy, $) point can be set against them, and the Bayes router's accuracy and cost
 ratio against the published Orchestrator-8B row.
 
+``--resume-from <out>.json`` adds learners to a recorded run without training its learner rows
+again: they are kept with their own commit, only under the same config but the learners, and
+only when the limit and baseline rows recomputed here equal the recorded ones (:func:`_resumed`).
+
     orchestra bench routing --table1      # or: python -m benchmarks.routing --table1 --out results/routing
 """
 from __future__ import annotations
@@ -38,6 +42,10 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 PRESETS = ("accuracy-first", "cost-first", "speed-first", "toolorchestra")
 FIXED = ("random", "cheapest", "strongest", "heuristic", "thorough")
 LEARNERS = ("minilm_router", "minilm_lora_router", "sb3_ppo")
+# Config keys in which a recorded run (``--resume-from <out>.json``) may differ from this one and
+# still lend its learner rows: which learners run (a kept row is one learner's own training at the
+# same seeds, steps and presets) and how the run is carried out. Anything else refuses the resume.
+RESUME_MAY_DIFFER = ("learners", "workers", "resume_from", "resume_only", "table1")
 TABLE1_MODELS = ("Qwen3-8B", "Llama-Nemotron-49B", "Llama-3.3-70B", "Qwen3-235B-A22B", "Claude-Opus-4.1", "GPT-5")
 
 
@@ -55,7 +63,8 @@ class RoutingConfig(RunConfig):
     steps: int = field(default=1000, metadata={"help": "training env steps for each learner run"})
     workers: int = field(default=3, metadata={"help": "processes that train learner runs in parallel"})
     resume_from: str = field(default="", metadata={
-        "help": "rows of an interrupted run (<out>.partial.json, same config) to keep instead of rerunning"})
+        "help": "rows to keep instead of rerunning: an interrupted run's <out>.partial.json (same config), or a "
+                "recorded <out>.json whose config differs only in which learners run (its learner rows are kept)"})
     resume_only: bool = field(default=False, metadata={
         "help": "with --resume-from: record the kept learner rows and train no missing ones (say so when quoting)"})
     fit_tasks: int = field(default=40, metadata={"help": "train tasks of the Bayes router's evidence estimates"})
@@ -170,7 +179,7 @@ def run(config: RoutingConfig) -> list[dict[str, Any]]:
     world = fit_world(fit_env, config.fit_tasks, seed=10_000, n_cost_tasks=config.fit_cost_tasks)
     fit_env.close()
     rows: list[dict[str, Any]] = []
-    kept = _resumed(config)
+    kept, reference = _resumed(config)
     for preset in progress(config.presets, "presets", config.progress):  # the limits and fixed rows
         done = [r for r in kept if r["preset"] == preset and "seed" not in r]
         if done:
@@ -193,6 +202,7 @@ def run(config: RoutingConfig) -> list[dict[str, Any]]:
             res = evaluate(name, env, n_tasks=eval_n(config, env), seed=config.seed)
             rows.append(summarise(name, preset, res["episodes"], model_use=res["model_use"]))
         env.close()
+        _same_world(preset, [r for r in rows if r["preset"] == preset], reference)
         _checkpoint(config, rows)
     if config.table1:
         rows += table1_rows(config, world)
@@ -217,13 +227,47 @@ def run(config: RoutingConfig) -> list[dict[str, Any]]:
     return rows
 
 
-def _resumed(config: RoutingConfig) -> list[dict[str, Any]]:
-    """Rows of an interrupted run to keep (``--resume-from``); the table1 rows are always rerun."""
+def _resumed(config: RoutingConfig) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """Rows to keep (``--resume-from``), and recorded rows the recomputed ones must equal.
+
+    An interrupted run's ``<out>.partial.json`` (a bare list, same config): every row but table1's
+    is kept. A recorded result (``<out>.json``): only its learner rows are kept, each carrying the
+    commit that trained it (``commit``), and only when its config differs from this one in
+    :data:`RESUME_MAY_DIFFER` alone and it was run from a clean checkout; its limit and baseline
+    rows are recomputed and must come out identical (:func:`_same_world`), since a learner row
+    trained in another calibrated world cannot stand beside this world's Bayes row."""
     import json
 
     if not config.resume_from:
-        return []
-    return [r for r in json.loads(Path(config.resume_from).read_text()) if r["preset"] != "table1"]
+        return [], []
+    data = json.loads(Path(config.resume_from).read_text())
+    if isinstance(data, list):
+        return [r for r in data if r["preset"] != "table1"], []
+    record, mine = data["record"], json.loads(json.dumps(config.recorded()))
+    differ = sorted(k for k in set(record["config"]) | set(mine)
+                    if k not in RESUME_MAY_DIFFER and record["config"].get(k) != mine.get(k))
+    if differ:
+        raise ValueError(f"--resume-from {config.resume_from}: its config differs in {differ} "
+                         f"(only {list(RESUME_MAY_DIFFER)} may), so its learner rows cannot be kept")
+    if record.get("git_dirty") or not record.get("git_commit"):
+        raise ValueError(f"--resume-from {config.resume_from}: not run from a clean commit, so its rows name no code")
+    rows = data["rows"]
+    kept = [{**r, "commit": r.get("commit", record["git_commit"])} for r in rows if "seed" in r]
+    return kept, [r for r in rows if "seed" not in r and r["preset"] != "table1"]
+
+
+def _same_world(preset: str, rows: Sequence[Mapping[str, Any]], reference: Sequence[Mapping[str, Any]]) -> None:
+    """Refuse to go on when a recomputed limit/baseline row differs from the resumed run's."""
+    import json
+
+    want = {r["policy"]: r for r in reference if r["preset"] == preset}
+    if not want:
+        return
+    got = {r["policy"]: json.loads(json.dumps(r, default=str)) for r in rows}
+    changed = sorted(p for p in want.keys() | got.keys() if want.get(p) != got.get(p))
+    if changed:
+        raise ValueError(f"--resume-from: the {preset} rows {changed} differ from the recorded run's (another "
+                         "calibrated world or code), so its learner rows cannot be kept")
 
 
 def _checkpoint(config: RoutingConfig, rows: list[dict[str, Any]]) -> None:
@@ -277,38 +321,54 @@ def paired_gap(a: Sequence[float], b: Sequence[float]) -> str:
 
 
 def goals(rows: Sequence[Mapping[str, Any]], target: float = 0.95) -> list[str]:
-    """The issue's goal figure per preset: the GRPO router's normalised reward (>= ``target``?),
-    its paired gap to Bayes, and whether it beats SB3 PPO at equal steps (paired gap's interval
-    above 0)."""
+    """The issue's goal figure per preset and GRPO router (frozen MiniLM, MiniLM + LoRA): its
+    normalised reward (>= ``target``?), its paired gap to Bayes, and whether it beats SB3 PPO at
+    equal steps (paired gap's interval above 0)."""
     lines = [f"### Goals: GRPO router >= {target:.0%} of Bayes (normalised: random 0, Bayes 1), beats SB3 PPO", "",
-             "| preset | bayes reward | GRPO normalised (mean ± std over seeds) | GRPO - bayes (paired, 95% CI) | "
-             "PPO normalised | GRPO - PPO (paired, 95% CI) | >= 95%? | beats PPO? |",
-             "|---|---:|---:|---:|---:|---:|---|---|"]
+             "| preset | GRPO router | bayes reward | GRPO normalised (mean ± std over seeds) | "
+             "GRPO - bayes (paired, 95% CI) | PPO normalised | GRPO - PPO (paired, 95% CI) | >= 95%? | beats PPO? |",
+             "|---|---|---:|---:|---:|---:|---:|---|---|"]
     for preset in dict.fromkeys(r["preset"] for r in rows if "seed" in r):
         here = [r for r in rows if r["preset"] == preset]
         bayes = next(r for r in here if r["policy"] == "bayes")
         rand = next(r for r in here if r["policy"] == "random")["reward"]
-        grpo = [r for r in here if r["policy"] == "minilm_router"]
         ppo = [r for r in here if r["policy"] == "sb3_ppo"]
-        if not grpo or "episode_rewards" not in bayes:
+        if "episode_rewards" not in bayes:
             continue
-        g_norm = np.array([normalised(r["reward"], bayes["reward"], rand) for r in grpo])
-        g_ep = seed_mean_episodes(grpo)
-        cells = [f"{bayes['reward']:.3f}", f"{g_norm.mean():.2f} ± {g_norm.std(ddof=1) if len(g_norm) > 1 else 0:.2f}",
-                 paired_gap(g_ep, bayes["episode_rewards"])]
-        beats = "n/a"
-        if ppo:
-            p_norm = np.array([normalised(r["reward"], bayes["reward"], rand) for r in ppo])
-            p_ep = seed_mean_episodes(ppo)
-            gap = bootstrap_mean(g_ep - p_ep)
-            beats = "yes" if gap.low > 0 else ("no (worse)" if gap.high < 0 else "no (intervals overlap 0)")
-            cells += [f"{p_norm.mean():.2f} ± {p_norm.std(ddof=1) if len(p_norm) > 1 else 0:.2f}", paired_gap(g_ep, p_ep)]
-        else:
-            cells += ["", ""]
-        cells += ["yes" if g_norm.mean() >= target else "no", beats]
-        lines.append(f"| {preset} | " + " | ".join(cells) + " |")
+        for name in ("minilm_router", "minilm_lora_router"):
+            grpo = [r for r in here if r["policy"] == name]
+            if not grpo:
+                continue
+            g_norm = np.array([normalised(r["reward"], bayes["reward"], rand) for r in grpo])
+            g_ep = seed_mean_episodes(grpo)
+            cells = [name, f"{bayes['reward']:.3f}",
+                     f"{g_norm.mean():.2f} ± {g_norm.std(ddof=1) if len(g_norm) > 1 else 0:.2f}",
+                     paired_gap(g_ep, bayes["episode_rewards"])]
+            beats = "n/a"
+            if ppo:
+                p_norm = np.array([normalised(r["reward"], bayes["reward"], rand) for r in ppo])
+                p_ep = seed_mean_episodes(ppo)
+                gap = bootstrap_mean(g_ep - p_ep)
+                beats = "yes" if gap.low > 0 else ("no (worse)" if gap.high < 0 else "no (intervals overlap 0)")
+                cells += [f"{p_norm.mean():.2f} ± {p_norm.std(ddof=1) if len(p_norm) > 1 else 0:.2f}",
+                          paired_gap(g_ep, p_ep)]
+            else:
+                cells += ["", ""]
+            cells += ["yes" if g_norm.mean() >= target else "no", beats]
+            lines.append(f"| {preset} | " + " | ".join(cells) + " |")
     return lines + ["", "Learner and Bayes rows share tasks and seeds (paired); a gap's interval resamples "
                     "episodes of the seed-averaged learner.", ""]
+
+
+def kept_note(rows: Sequence[Mapping[str, Any]]) -> str:
+    """Which learner rows a resume kept from a recorded run, and its commit (empty: none kept)."""
+    kept: dict[str, set[str]] = {}
+    for r in rows:
+        if "seed" in r and r.get("commit"):
+            kept.setdefault(str(r["commit"])[:10], set()).add(r["policy"])
+    return "".join(f" Rows of {', '.join(sorted(p))} kept from the recorded run at commit {c} (--resume-from: "
+                   "same config but the learners, and this run's limit and baseline rows came out identical to "
+                   "that run's); the other learner rows trained in this run." for c, p in sorted(kept.items()))
 
 
 def markdown(rows: Sequence[Mapping[str, Any]], steps: int) -> str:
@@ -335,7 +395,8 @@ def markdown(rows: Sequence[Mapping[str, Any]], steps: int) -> str:
             acc = np.array([r["accuracy"] for r in runs])
             lo, hi = min(r["reward_lo"] for r in runs), max(r["reward_hi"] for r in runs)
             sd = lambda x: x.std(ddof=1) if len(x) > 1 else 0.0  # noqa: E731
-            lines.append(f"| {name} ({len(runs)} seeds, {steps} steps) | {runs[0]['n']} | "
+            commit = f", commit {str(runs[0]['commit'])[:10]}" if runs[0].get("commit") else ""
+            lines.append(f"| {name} ({len(runs)} seeds, {steps} steps{commit}) | {runs[0]['n']} | "
                          f"{rew.mean():.3f} ± {sd(rew):.3f} [{lo:.3f}, {hi:.3f}] | "
                          f"{rew.mean() / bayes['reward']:.2f} | {normalised(rew.mean(), bayes['reward'], rand):.2f} | "
                          f"{acc.mean():.1f} ± {sd(acc):.1f} | "
@@ -399,6 +460,7 @@ def main(argv: Sequence[str] | None = None, config: RoutingConfig | None = None)
         f"FRAMES-v0 test split, max_turns {config.max_turns}, learners at {config.steps} env steps."
         + (" Learner rows: the runs that had finished when the run was stopped (--resume-only); a "
            "(learner, preset) missing below was not run to the end." if config.resume_only else "")
+        + kept_note(rows)
         + "\n\n" + markdown(rows, config.steps)))
 
 

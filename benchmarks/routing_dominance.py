@@ -32,7 +32,8 @@ class DominanceConfig(RunConfig):
 
 def run(config: DominanceConfig) -> list[dict[str, Any]]:
     learn = json.loads(Path(config.learners_from).read_text())
-    learners = [{**r, "from_commit": learn["record"]["git_commit"]} for r in learn["rows"] if "seed" in r]
+    learners = [{**r, "from_commit": r.get("commit") or learn["record"]["git_commit"]}  # kept rows: their own
+                for r in learn["rows"] if "seed" in r]
     if config.table1_from:
         t1 = [r for r in json.loads(Path(config.table1_from).read_text())["rows"] if r["preset"] == "table1"]
     else:
@@ -53,7 +54,8 @@ def run(config: DominanceConfig) -> list[dict[str, Any]]:
 def markdown(rows: Sequence[Mapping[str, Any]], config: DominanceConfig) -> str:
     t1 = [r for r in rows if r["preset"] == "table1"]
     learners = [r for r in rows if "seed" in r]
-    head = (f"Trained routers of `{config.learners_from}` (commit {str(learners[0]['from_commit'])[:10] if learners else '?'}); "
+    commits = ", ".join(dict.fromkeys(str(r["from_commit"])[:10] for r in learners)) or "?"
+    head = (f"Trained routers of `{config.learners_from}` (commit {commits}); "
             + (f"Table 1 rows from `{config.table1_from}`." if config.table1_from else "Table 1 rows run in this run.")
             + "\n\n")
     return head + "\n".join(table1_markdown(t1) + dominance(rows, t1)) + "\n"

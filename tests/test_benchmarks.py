@@ -178,6 +178,54 @@ def test_run_config_flags_follow_the_fields():
         parse_run_config(["--steps", "many"], RoutingConfig(), None)
 
 
+def _recorded_routing(tmp_path, dirty: bool = False) -> tuple[Path, list[dict]]:
+    """A recorded routing result (record + rows) as --resume-from reads it."""
+    from benchmarks.routing import RoutingConfig
+
+    base = {"n": 3, "reward": 0.5}
+    rows = [{**base, "preset": "cost-first", "policy": "bayes"}, {**base, "preset": "cost-first", "policy": "random"},
+            {**base, "preset": "cost-first", "policy": "minilm_router", "seed": 0},
+            {**base, "preset": "table1", "policy": "table1:bayes:cost-first"}]
+    record = {"config": RoutingConfig(presets=["cost-first"], learner_presets=["cost-first"]).recorded(),
+              "git_commit": "abc1234def", "git_dirty": dirty}
+    path = tmp_path / "routing.json"
+    path.write_text(json.dumps({"record": record, "rows": rows}))
+    return path, rows
+
+
+def test_routing_resume_keeps_recorded_learner_rows_only_under_the_same_config(tmp_path):
+    from benchmarks.routing import RoutingConfig, _resumed, _same_world, kept_note
+
+    path, rows = _recorded_routing(tmp_path)
+    same = dict(presets=["cost-first"], learner_presets=["cost-first"], resume_from=str(path))
+    kept, reference = _resumed(RoutingConfig(**same, learners=["minilm_router", "minilm_lora_router"], workers=1))
+    assert kept == [{**rows[2], "commit": "abc1234def"}]  # learner rows only, each naming its own commit
+    assert [r["policy"] for r in reference] == ["bayes", "random"]  # recomputed and checked, table1 rerun
+    assert "minilm_router kept from the recorded run at commit abc1234def" in kept_note(kept)
+    for other in (dict(steps=3000), dict(seeds=[0, 1]), dict(max_turns=3), dict(fit_tasks=30)):
+        with pytest.raises(ValueError, match=f"differs in \\['{next(iter(other))}'\\]"):
+            _resumed(RoutingConfig(**{**same, **other}))
+    with pytest.raises(ValueError, match="clean commit"):
+        _resumed(RoutingConfig(**{**same, "resume_from": str(_recorded_routing(tmp_path, dirty=True)[0])}))
+    _same_world("cost-first", reference, reference)  # identical recomputed rows pass
+    with pytest.raises(ValueError, match="\\['random'\\] differ"):
+        _same_world("cost-first", [reference[0], {**reference[1], "reward": 0.25}], reference)
+    assert _resumed(RoutingConfig())[0] == []
+
+
+def test_routing_goals_have_one_line_per_grpo_router():
+    from benchmarks.routing import goals
+
+    ep = [0.0, 1.0, 1.0, 0.0]
+    rows = [{"preset": "cost-first", "policy": "bayes", "reward": 0.5, "episode_rewards": ep},
+            {"preset": "cost-first", "policy": "random", "reward": 0.0}]
+    rows += [{"preset": "cost-first", "policy": name, "seed": s, "reward": 0.5, "episode_rewards": ep}
+             for name in ("minilm_lora_router", "minilm_router") for s in (0, 1)]
+    lines = [line for line in goals(rows) if line.startswith("| cost-first")]
+    assert [line.split(" | ")[1] for line in lines] == ["minilm_router", "minilm_lora_router"]
+    assert all(line.endswith("| yes | n/a |") for line in lines)  # at Bayes (normalised 1); no PPO rows
+
+
 def test_tau2_baselines_are_recorded_and_the_gold_solution_wins(tmp_path):
     from benchmarks import tau2_baselines
 
