@@ -20,8 +20,9 @@ import numpy as np
 
 from benchmarks.common import BenchConfig, parse_config, progress, record_and_print
 from benchmarks.stats import bootstrap_mean, wilson
+from orchestra_env.envs.qa import EXPERT_CONTEXTS
 
-MODES = ("evidence", "documents")
+MODES = EXPERT_CONTEXTS  # every mode QAEnv offers
 CELLS = ("basic_tools:GPT-5", "all_tools:GPT-5", "all_tools:Qwen3-8B", "all_tools:Claude-Opus-4.1")
 REFERENCE = "basic_tools:GPT-5"
 EXPERT_ROLES = ("search", "reasoner", "answer")

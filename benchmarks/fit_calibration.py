@@ -76,6 +76,7 @@ import numpy as np
 import yaml
 
 from benchmarks import reproduce_table1 as rep
+from orchestra_env.envs.qa import EXPERT_CONTEXTS
 
 FITTED = Path(__file__).resolve().parents[1] / "orchestra_env" / "experts" / "fitted.yaml"
 STAGES = ("tau2", "basic", "experts", "cost")
@@ -402,7 +403,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                         help="task sets whose keys the stages refit (the others' keys are kept; a card's "
                              "top-level keys and every model's no_tools knobs belong to frames)")
     parser.add_argument("--expert-context", dest="expert_context", default="evidence",
-                        choices=("evidence", "documents"), help="what QA experts are shown (QAEnv's expert_context)")
+                        choices=EXPERT_CONTEXTS, help="what QA experts are shown (QAEnv's expert_context)")
     parser.add_argument("--out", default=str(FITTED))
     args = parser.parse_args(argv)
     out = Path(args.out)
