@@ -48,6 +48,8 @@ NEW_ALIASES = {"search-4": {"role": "search", "model": "Claude-Sonnet-4.5", "lat
                "answer-5": {"role": "answer", "model": "Claude-Sonnet-4.5", "latency_s": 30},
                "answer-math-3": {"role": "answer", "model": "DeepSeek-Math-V2", "latency_s": 12}}
 PRICE_CHANGES = {"gpt-5-mini": 4.0, "Qwen3-32B": 0.5}
+# Only the per-token prices change; a card's other entries (its context_tokens) stay as they are.
+PRICE_KEYS = ("price_in", "price_out")
 
 
 def _yaml(package: str, name: str) -> dict[str, Any]:
@@ -70,7 +72,8 @@ def write_world(directory: str | Path, unseen: bool, n_describe: int = 60, seed:
         cal["models"] = {**cal["models"], **NEW_CARDS}
         cat["models"] = {**cat["models"], **NEW_PRICES}
         for model, factor in PRICE_CHANGES.items():
-            cat["models"][model] = {k: v * factor for k, v in cat["models"][model].items()}
+            card = cat["models"][model]
+            cat["models"][model] = {**card, **{k: card[k] * factor for k in PRICE_KEYS if k in card}}
         cat["aliases"] = {**cat["aliases"], **NEW_ALIASES}
     cal_path, cat_path = directory / f"calibration_{tag}.yaml", directory / f"catalogue_{tag}.yaml"
     cal_path.write_text(yaml.safe_dump(cal, sort_keys=False))

@@ -7,7 +7,8 @@ import pytest
 
 from agents.description_router import DescriptionRouter, item_numbers, stated_accuracy
 from agents.routing_view import RoutingView
-from benchmarks.unseen_tools import NEW_ALIASES, NEW_PRICES, make_env, write_world
+from benchmarks.unseen_tools import NEW_ALIASES, NEW_PRICES, PRICE_CHANGES, make_env, write_world
+from orchestra_env.usage import Catalogue
 
 torch = pytest.importorskip("torch")
 
@@ -38,6 +39,11 @@ def test_unseen_catalogue_loads_with_priced_described_new_aliases(unseen):
     for model, price in NEW_PRICES.items():
         assert catalogue.price(model).price_in == price["price_in"]
         assert stated_accuracy(catalogue.price(model).description, "frames") is not None
+    # a changed price scales the per-token prices only; the model's context budget stays a whole number
+    default = Catalogue.default()
+    for model, factor in PRICE_CHANGES.items():
+        assert catalogue.price(model).price_in == pytest.approx(default.price(model).price_in * factor)
+        assert catalogue.price(model).context_tokens == default.price(model).context_tokens
     # the new alias is billed at the new price and answered by the pool from its card
     obs, _ = unseen.reset(seed=0, options={"task_index": 0})
     _, _, terminated, _, info = unseen.step(labels.index("answer:answer-5"))
