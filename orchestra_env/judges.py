@@ -15,7 +15,6 @@ charged to the policy. Prompts and thresholds are explained in ``docs/judges.md`
 """
 from __future__ import annotations
 
-import json
 import re
 import string
 import unicodedata
@@ -24,6 +23,7 @@ from dataclasses import dataclass, field, replace
 from typing import Protocol
 
 from orchestra_env.experts.base import Expert, ExpertRequest
+from orchestra_env.model_json import first_json
 from orchestra_env.tasks import Task, derive_seed
 from orchestra_env.usage import Catalogue, Usage
 
@@ -325,13 +325,7 @@ class HLEPrompt:
 
 def _json_fields(reply: str) -> dict | None:
     """A judge asked for structured output may answer in JSON instead of lines."""
-    match = _JSON_OBJECT.search(reply)
-    if not match:
-        return None
-    try:
-        data = json.loads(match.group(0))
-    except json.JSONDecodeError:
-        return None
+    data = first_json(reply, _JSON_OBJECT)
     return data if isinstance(data, dict) and "correct" in data else None
 
 

@@ -37,6 +37,7 @@ import yaml
 
 from orchestra_env.experts.base import ExpertRequest, ExpertResponse
 from orchestra_env.experts.oracle import current_episode_seed, current_task
+from orchestra_env.model_json import first_json
 from orchestra_env.tasks import Task, derive_seed
 from orchestra_env.usage import Catalogue, approx_tokens
 
@@ -395,13 +396,7 @@ ADVICE = re.compile(r"Next step:\s*(\{.*\})", re.S)  # what ``advise`` writes wh
 def read_advice(text: str) -> dict[str, Any] | None:
     """The ``{"tool", "arguments"}`` step an adviser's reply names (``advise``'s format), or None
     when it names none (unsure) or the step is malformed."""
-    match = ADVICE.search(text or "")
-    if not match:
-        return None
-    try:
-        step = json.loads(match.group(1))
-    except json.JSONDecodeError:
-        return None
+    step = first_json(text, ADVICE, group=1)
     return step if isinstance(step, dict) and isinstance(step.get("tool"), str) else None
 
 

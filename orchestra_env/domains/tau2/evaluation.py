@@ -22,7 +22,6 @@ assertions.
 """
 from __future__ import annotations
 
-import json
 import logging
 import math
 import re
@@ -34,6 +33,7 @@ from orchestra_env.domains.tau2.domain import Tau2Domain
 from orchestra_env.domains.tau2.environment import Tau2Environment
 from orchestra_env.domains.tau2.tasks import Tau2Task
 from orchestra_env.experts.base import Expert, ExpertRequest
+from orchestra_env.model_json import first_json
 from orchestra_env.usage import Usage
 
 logger = logging.getLogger(__name__)
@@ -204,14 +204,11 @@ class NLAssertionJudge:
         return out, usage
 
 
+_JSON_LIST = re.compile(r"\[.*\]", re.DOTALL)
+
+
 def _read_verdicts(text: str) -> list[Any] | None:
-    match = re.search(r"\[.*\]", text, re.DOTALL)
-    if not match:
-        return None
-    try:
-        value = json.loads(match.group(0))
-    except json.JSONDecodeError:
-        return None
+    value = first_json(text, _JSON_LIST)
     return value if isinstance(value, list) else None
 
 
