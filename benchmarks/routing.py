@@ -373,15 +373,18 @@ def goals(rows: Sequence[Mapping[str, Any]], target: float = 0.95) -> list[str]:
 
 
 def kept_note(rows: Sequence[Mapping[str, Any]]) -> str:
-    """Which learner rows a resume kept from a recorded run, and its commit (empty: none kept)."""
+    """Which learner rows a resume kept from a recorded run, and their commits (empty: none kept)."""
     kept: dict[str, set[str]] = {}
     for r in rows:
         if "seed" in r and r.get("commit"):
             kept.setdefault(str(r["commit"])[:10], set()).add(r["policy"])
-    return "".join(f" Rows of {', '.join(sorted(p))} kept from the recorded run at commit {c} (--resume-from: "
-                   "same config but the learners and the Bayes router's fit, and this run's oracle and baseline "
-                   "rows came out identical to that run's; the Bayes rows are this run's); the other learner rows "
-                   "trained in this run." for c, p in sorted(kept.items()))
+    if not kept:
+        return ""
+    groups = "; ".join(f"{', '.join(sorted(p))} at commit {c}" for c, p in sorted(kept.items()))
+    trained = any("seed" in r and not r.get("commit") for r in rows)
+    return (f" Learner rows kept from the recorded run (--resume-from: same config but the learners and the Bayes "
+            f"router's fit, and this run's oracle and baseline rows came out identical to that run's; the Bayes "
+            f"rows are this run's): {groups}." + (" The other learner rows trained in this run." if trained else ""))
 
 
 def planned_line(bayes: Mapping[str, Any]) -> str:

@@ -201,7 +201,8 @@ def test_routing_resume_keeps_recorded_learner_rows_only_under_the_same_config(t
     kept, reference = _resumed(RoutingConfig(**same, learners=["minilm_router", "minilm_lora_router"], workers=1))
     assert kept == [{**rows[2], "commit": "abc1234def"}]  # learner rows only, each naming its own commit
     assert [r["policy"] for r in reference] == ["bayes", "random"]  # recomputed and checked, table1 rerun
-    assert "minilm_router kept from the recorded run at commit abc1234def" in kept_note(kept)
+    assert "minilm_router at commit abc1234def." in kept_note(kept) and "trained in this run" not in kept_note(kept)
+    assert "trained in this run" in kept_note(kept + [{**rows[2], "seed": 1}])
     for other in (dict(steps=3000), dict(seeds=[0, 1]), dict(max_turns=3), dict(presets=["cost-first", "speed-first"])):
         with pytest.raises(ValueError, match=f"differs in \\['{next(iter(other))}'\\]"):
             _resumed(RoutingConfig(**{**same, **other}))
