@@ -22,8 +22,10 @@ a belief ``b = P(E = 1 | what it has seen)`` and updates it turn by turn:
   the context. That depends on the BM25 index and the corpus, not on a closed form, so e is
   **estimated by Monte Carlo** on *train-split* tasks with fresh seeds (:meth:`BayesRouter.fit`).
 * Each call's dollars and seconds (the orchestrator's own tokens included when the env bills them)
-  are Monte Carlo means on train tasks too, keyed by the item and the number of searches before
-  it (search results dominate the context a later call is billed for).
+  are Monte Carlo means on train tasks too: dollars keyed by the item and the number of searches
+  before it (search results dominate the context a later call is billed for), seconds by the item
+  alone (the simulator's latency does not depend on the prompt). Enough samples matter: the DP
+  favours whichever plan's estimate came out low (see :func:`fit_world`).
 
 With a reward linear in correct, cost and latency (``CostLatencyPenalty``), the router then solves
 the finite-horizon problem exactly by dynamic programming over (searches so far, belief, turns
@@ -37,6 +39,7 @@ reports how close the lookahead oracle, which sees the draw, gets above it.
 """
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass, field
 from functools import lru_cache
 from itertools import combinations_with_replacement
@@ -63,13 +66,12 @@ class WorldModel:
     calibration: Calibration
     evidence: dict[tuple[str, ...], float]  # sorted search aliases -> P(context holds the gold)
     cost: dict[tuple[str, int], float]  # (item label, searches before) -> mean $ of the call
-    latency: dict[tuple[str, int], float]  # (item label, searches before) -> mean seconds
+    latency: dict[str, float]  # item label -> mean seconds (they do not depend on the context)
     n_tasks: int = 0
     models: dict[str, str] = field(default_factory=dict)  # alias -> model
 
     def step_cost(self, label: str, searches: int) -> tuple[float, float]:
-        key = (label, min(searches, MAX_SEARCHES))
-        return self.cost[key], self.latency[key]
+        return self.cost[(label, min(searches, MAX_SEARCHES))], self.latency[label]
 
 
 def _simulator(env: gym.Env) -> SimulatedExpert:
@@ -90,10 +92,18 @@ def penalty_weights(env: gym.Env) -> tuple[PenaltyWeights, bool]:
     return PenaltyWeights(1.0, 0.0, 0.0), False
 
 
-def fit_world(env: gym.Env, n_tasks: int = 80, seed: int = 10_000, n_cost_tasks: int = 10) -> WorldModel:
+def fit_world(env: gym.Env, n_tasks: int = 80, seed: int = 10_000, n_cost_tasks: int | None = None) -> WorldModel:
     """Monte Carlo estimates of search evidence (on ``n_tasks`` tasks) and of each call's mean
-    dollars and seconds (on the first ``n_cost_tasks`` of them: they vary little across tasks)
-    on ``env``'s tasks, which should be the train split.
+    dollars and seconds (on the first ``n_cost_tasks`` of them, default all) on ``env``'s tasks,
+    which should be the train split.
+
+    Why so many cost samples: the DP picks the plan whose *estimated* penalty is lowest, so a
+    noisy estimate is not only noisy but biased in the plan's favour (the winner's curse): with
+    a few tasks per (item, searches) key the plan's planned $ and seconds fell well below what it
+    was billed. A call's seconds do not depend on what it is shown (the simulator draws them around
+    the model's mean latency), so latency is pooled over the number of searches before the call;
+    its dollars grow with the context (search results, re-read by the orchestrator too) and stay
+    keyed by it.
 
     Seeds start at ``seed`` (far from evaluation seeds); every episode is a fresh draw.
     """
@@ -103,12 +113,13 @@ def fit_world(env: gym.Env, n_tasks: int = 80, seed: int = 10_000, n_cost_tasks:
     searches = [it for it in menu.items if it.tool == "search"]
     rng = np.random.default_rng(seed)
     tasks = rng.choice(len(base.tasks), size=min(n_tasks, len(base.tasks)), replace=False)
+    n_cost_tasks = len(tasks) if n_cost_tasks is None else n_cost_tasks
     evidence: dict[tuple[str, ...], list[float]] = {(): []}
     for k in range(1, MAX_SEARCHES + 1):
         for combo in combinations_with_replacement([s.label for s in searches], k):
             evidence[combo] = []
     cost: dict[tuple[str, int], list[float]] = {}
-    latency: dict[tuple[str, int], list[float]] = {}
+    latency: dict[str, list[float]] = {}
     by_label = {it.label: it for it in menu.items}
     cheapest_search = menu.by_price(searches)[0] if searches else None
     episode_seed = seed
@@ -123,14 +134,16 @@ def fit_world(env: gym.Env, n_tasks: int = 80, seed: int = 10_000, n_cost_tasks:
         if j >= n_cost_tasks:
             continue
         for k in range(MAX_SEARCHES + 1 if cheapest_search else 1):  # each item after k searches
+            episode_seed += 1
+            obs, _ = env.reset(seed=episode_seed, options={"task_index": int(t)})
+            for _ in range(k):
+                obs, *_ = env.step(cheapest_search.action(obs["task"]))  # type: ignore[union-attr]
+            after_k = copy.deepcopy(base.episode)  # every item is billed from the same k searches
             for item in menu.items:
-                episode_seed += 1
-                obs, _ = env.reset(seed=episode_seed, options={"task_index": int(t)})
-                for _ in range(k):
-                    obs, *_ = env.step(cheapest_search.action(obs["task"]))  # type: ignore[union-attr]
-                obs, _, _, _, info = env.step(item.action(obs["task"]))
+                base.episode = copy.deepcopy(after_k)
+                _, _, _, _, info = env.step(item.action(obs["task"]))
                 cost.setdefault((item.label, k), []).append(float(info["cost_usd"]))
-                latency.setdefault((item.label, k), []).append(float(info["latency_s"]))
+                latency.setdefault(item.label, []).append(float(info["latency_s"]))
     # evidence only accumulates in the context: enforce monotonicity against MC noise
     e = {combo: float(np.mean(v)) for combo, v in evidence.items()}
     for combo in sorted(e, key=len):
@@ -176,6 +189,7 @@ class BayesRouter(MenuPolicy):
                         for alias, model in self.world.models.items()}
         self.belief, self.searched, self._last = 0.0, (), None
         self._value.cache_clear()
+        self._terms.cache_clear()
         self.predicted_value = self._value((), 0.0, int(env.unwrapped.max_turns))[0]
 
     def act(self, obs: Mapping[str, Any], info: Mapping[str, Any]) -> Any:
@@ -237,24 +251,55 @@ class BayesRouter(MenuPolicy):
                   if item.alias not in self.avoid and item.tool not in self.avoid}
         return {k: v for k, v in values.items() if v is not None}
 
-    def _q(self, item: MenuItem, searched: tuple[str, ...], b: float, turns_left: int) -> float | None:
-        """Expected reward-to-go of ``item`` now, then the optimal plan (None: a tool not modelled)."""
-        k = len(searched)
-        q = -self._penalty(item.label, k)
-        if item.tool == "answer":
-            s = self._skills[item.alias or ""]
-            return q + self.weights.alpha * (s + (1 - s) * self.world.calibration.evidence_boost * b)
-        if turns_left == 1:
-            return q  # the episode is truncated unanswered: outcome 0, the call still billed
+    def _p_right(self, item: MenuItem, b: float) -> float:
+        s = self._skills[item.alias or ""]
+        return s + (1 - s) * self.world.calibration.evidence_boost * b
+
+    def _successors(self, item: MenuItem, searched: tuple[str, ...], b: float
+                    ) -> list[tuple[float, tuple[str, ...], float]] | None:
+        """(probability, searches, rounded belief) after a non-final ``item`` (None: not modelled)."""
         if item.tool == "search":
             b2 = round(self._after_search(searched, b, item.label), BELIEF_DECIMALS)
-            after = tuple(sorted(searched + (item.label,))) if k < MAX_SEARCHES else searched
-            return q + self._value(after, b2, turns_left - 1)[0]
+            after = tuple(sorted(searched + (item.label,))) if len(searched) < MAX_SEARCHES else searched
+            return [(1.0, after, b2)]
         if item.tool == "enhance_reasoning":
             p_none, b_claim, b_none = self._after_reasoner(b, item.alias or "")
-            q += (1 - p_none) * self._value(searched, round(b_claim, BELIEF_DECIMALS), turns_left - 1)[0]
-            return q + p_none * self._value(searched, round(b_none, BELIEF_DECIMALS), turns_left - 1)[0]
+            return [(1 - p_none, searched, round(b_claim, BELIEF_DECIMALS)),
+                    (p_none, searched, round(b_none, BELIEF_DECIMALS))]
         return None
+
+    def _q(self, item: MenuItem, searched: tuple[str, ...], b: float, turns_left: int) -> float | None:
+        """Expected reward-to-go of ``item`` now, then the optimal plan (None: a tool not modelled)."""
+        q = -self._penalty(item.label, len(searched))
+        if item.tool == "answer":
+            return q + self.weights.alpha * self._p_right(item, b)
+        nexts = self._successors(item, searched, b)
+        if nexts is None:
+            return None
+        if turns_left == 1:
+            return q  # the episode is truncated unanswered: outcome 0, the call still billed
+        return q + sum(p * self._value(m, b2, turns_left - 1)[0] for p, m, b2 in nexts)
+
+    def planned_terms(self) -> tuple[float, float, float]:
+        """Expected (correct, $, seconds) of the plan from the episode's start: what
+        ``predicted_value`` is made of, to set against realised means (call after ``begin``)."""
+        assert self.env is not None
+        return self._terms((), 0.0, int(self.env.unwrapped.max_turns))
+
+    @lru_cache(maxsize=200_000)
+    def _terms(self, searched: tuple[str, ...], b: float, turns_left: int) -> tuple[float, float, float]:
+        _, label = self._value(searched, b, turns_left)
+        if not label:
+            return 0.0, 0.0, 0.0
+        item = next(it for it in self.menu.items if it.label == label)  # type: ignore[union-attr]
+        cost, latency = self.world.step_cost(label, len(searched))
+        if item.tool == "answer":
+            return self._p_right(item, b), cost, latency
+        terms = np.array([0.0, cost, latency])
+        if turns_left > 1:
+            for p, m, b2 in self._successors(item, searched, b) or []:
+                terms += p * np.array(self._terms(m, b2, turns_left - 1))
+        return float(terms[0]), float(terms[1]), float(terms[2])
 
     @lru_cache(maxsize=200_000)
     def _value(self, searched: tuple[str, ...], b: float, turns_left: int) -> tuple[float, str]:
@@ -275,7 +320,7 @@ class BayesRouter(MenuPolicy):
         return id(self)
 
 
-def bayes_router(train_env: gym.Env, n_tasks: int = 80, seed: int = 10_000, n_cost_tasks: int = 10,
+def bayes_router(train_env: gym.Env, n_tasks: int = 80, seed: int = 10_000, n_cost_tasks: int | None = None,
                  weights: PenaltyWeights | None = None) -> BayesRouter:
     """Fit the world model on ``train_env`` (train split) and return the router."""
     return BayesRouter(fit_world(train_env, n_tasks, seed, n_cost_tasks), weights)

@@ -40,7 +40,7 @@ def run(config: FrontierConfig) -> list[dict[str, Any]]:
     ref = run_cell("frames", "basic_tools", "GPT-5", ReproduceConfig(seed=config.seed), "")
     rows: list[dict[str, Any]] = []
     fit_env = text_env("train", "cost-first", max(config.max_turns))
-    world = fit_world(fit_env, config.fit_tasks, seed=10_000, n_cost_tasks=5)
+    world = fit_world(fit_env, config.fit_tasks, seed=10_000)
     fit_env.close()
     for turns in config.max_turns:
         env = text_env("test", "cost-first", turns)

@@ -18,8 +18,10 @@ router's (accuracy, $) point can be set against them, and the Bayes router's acc
 ratio against the published Orchestrator-8B row.
 
 ``--resume-from <out>.json`` adds learners to a recorded run without training its learner rows
-again: they are kept with their own commit, only under the same config but the learners, and
-only when the limit and baseline rows recomputed here equal the recorded ones (:func:`_resumed`).
+again: they are kept with their own commit, only under the same config but the learners (and the
+Bayes router's own fit, which no learner sees), and only when the oracle and baseline rows
+recomputed here equal the recorded ones, the witnesses that the env is the same (:func:`_resumed`).
+The Bayes row is always this run's.
 
     orchestra bench routing --table1      # or: python -m benchmarks.routing --table1 --out results/routing
 """
@@ -44,8 +46,12 @@ FIXED = ("random", "cheapest", "strongest", "heuristic", "thorough")
 LEARNERS = ("minilm_router", "minilm_lora_router", "sb3_ppo")
 # Config keys in which a recorded run (``--resume-from <out>.json``) may differ from this one and
 # still lend its learner rows: which learners run (a kept row is one learner's own training at the
-# same seeds, steps and presets) and how the run is carried out. Anything else refuses the resume.
-RESUME_MAY_DIFFER = ("learners", "workers", "resume_from", "resume_only", "table1")
+# same seeds, steps and presets), how the run is carried out, and the Bayes router's fit (the
+# learners never see the Bayes router; its row is recomputed). Anything else refuses the resume.
+RESUME_MAY_DIFFER = ("learners", "workers", "resume_from", "resume_only", "table1", "fit_tasks", "fit_cost_tasks")
+# Recomputed rows that may differ from a resumed run's: they depend on the router's code and fit,
+# not on the env the learners were trained and scored in.
+REFERENCE_MAY_DIFFER = ("bayes",)
 TABLE1_MODELS = ("Qwen3-8B", "Llama-Nemotron-49B", "Llama-3.3-70B", "Qwen3-235B-A22B", "Claude-Opus-4.1", "GPT-5")
 
 
@@ -68,7 +74,8 @@ class RoutingConfig(RunConfig):
     resume_only: bool = field(default=False, metadata={
         "help": "with --resume-from: record the kept learner rows and train no missing ones (say so when quoting)"})
     fit_tasks: int = field(default=40, metadata={"help": "train tasks of the Bayes router's evidence estimates"})
-    fit_cost_tasks: int = field(default=5, metadata={"help": "train tasks of its cost/latency estimates"})
+    fit_cost_tasks: int = field(default=0, metadata={
+        "help": "train tasks of its cost/latency estimates (0: all fit tasks; few bias its plan low, see fit_world)"})
     table1: bool = field(default=False, metadata={"help": "also run Table 1's all_tools rows on FRAMES"})
     out: str = field(default="results/routing", metadata={"help": "output stem"})
 
@@ -176,7 +183,7 @@ def run(config: RoutingConfig) -> list[dict[str, Any]]:
 
     torch.set_num_threads(1)  # MiniLM on 2 busy cores is ~20x slower with thread contention
     fit_env = text_env("train", "cost-first", config.max_turns)
-    world = fit_world(fit_env, config.fit_tasks, seed=10_000, n_cost_tasks=config.fit_cost_tasks)
+    world = fit_world(fit_env, config.fit_tasks, seed=10_000, n_cost_tasks=config.fit_cost_tasks or None)
     fit_env.close()
     rows: list[dict[str, Any]] = []
     kept, reference = _resumed(config)
@@ -187,16 +194,19 @@ def run(config: RoutingConfig) -> list[dict[str, Any]]:
             continue
         env = text_env("test", preset, config.max_turns)
         router = BayesRouter(world)
-        predicted: list[float] = []
+        predicted: list[tuple[float, ...]] = []
         begin = router.begin
 
         def record_begin(e: Any, obs: Any, info: Any, _begin: Any = begin) -> None:
             _begin(e, obs, info)
-            predicted.append(router.predicted_value)
+            predicted.append((router.predicted_value, *router.planned_terms()))
 
         router.begin = record_begin  # type: ignore[method-assign]
         res = evaluate(router, env, n_tasks=eval_n(config, env), seed=config.seed)
-        rows.append(summarise("bayes", preset, res["episodes"], predicted_reward=float(np.mean(predicted)),
+        plan = np.mean(predicted, axis=0)
+        rows.append(summarise("bayes", preset, res["episodes"], predicted_reward=float(plan[0]),
+                              predicted_accuracy=100 * float(plan[1]), predicted_cost_usd=float(plan[2]),
+                              predicted_latency_s=float(plan[3]),
                               model_use=res["model_use"], episode_rewards=res["episodes"]["reward"]))
         for name in ("oracle", *FIXED):
             res = evaluate(name, env, n_tasks=eval_n(config, env), seed=config.seed)
@@ -233,9 +243,11 @@ def _resumed(config: RoutingConfig) -> tuple[list[dict[str, Any]], list[dict[str
     An interrupted run's ``<out>.partial.json`` (a bare list, same config): every row but table1's
     is kept. A recorded result (``<out>.json``): only its learner rows are kept, each carrying the
     commit that trained it (``commit``), and only when its config differs from this one in
-    :data:`RESUME_MAY_DIFFER` alone and it was run from a clean checkout; its limit and baseline
+    :data:`RESUME_MAY_DIFFER` alone and it was run from a clean checkout; its oracle and baseline
     rows are recomputed and must come out identical (:func:`_same_world`), since a learner row
-    trained in another calibrated world cannot stand beside this world's Bayes row."""
+    trained in another calibrated world cannot stand beside this world's Bayes row. The Bayes
+    row itself may differ (:data:`REFERENCE_MAY_DIFFER`): a better fit of the same world changes
+    the limit, not what the learners were trained and scored in."""
     import json
 
     if not config.resume_from:
@@ -260,10 +272,10 @@ def _same_world(preset: str, rows: Sequence[Mapping[str, Any]], reference: Seque
     """Refuse to go on when a recomputed limit/baseline row differs from the resumed run's."""
     import json
 
-    want = {r["policy"]: r for r in reference if r["preset"] == preset}
+    want = {r["policy"]: r for r in reference if r["preset"] == preset and r["policy"] not in REFERENCE_MAY_DIFFER}
     if not want:
         return
-    got = {r["policy"]: json.loads(json.dumps(r, default=str)) for r in rows}
+    got = {r["policy"]: json.loads(json.dumps(r, default=str)) for r in rows if r["policy"] not in REFERENCE_MAY_DIFFER}
     changed = sorted(p for p in want.keys() | got.keys() if want.get(p) != got.get(p))
     if changed:
         raise ValueError(f"--resume-from: the {preset} rows {changed} differ from the recorded run's (another "
@@ -361,14 +373,27 @@ def goals(rows: Sequence[Mapping[str, Any]], target: float = 0.95) -> list[str]:
 
 
 def kept_note(rows: Sequence[Mapping[str, Any]]) -> str:
-    """Which learner rows a resume kept from a recorded run, and its commit (empty: none kept)."""
+    """Which learner rows a resume kept from a recorded run, and their commits (empty: none kept)."""
     kept: dict[str, set[str]] = {}
     for r in rows:
         if "seed" in r and r.get("commit"):
             kept.setdefault(str(r["commit"])[:10], set()).add(r["policy"])
-    return "".join(f" Rows of {', '.join(sorted(p))} kept from the recorded run at commit {c} (--resume-from: "
-                   "same config but the learners, and this run's limit and baseline rows came out identical to "
-                   "that run's); the other learner rows trained in this run." for c, p in sorted(kept.items()))
+    if not kept:
+        return ""
+    groups = "; ".join(f"{', '.join(sorted(p))} at commit {c}" for c, p in sorted(kept.items()))
+    trained = any("seed" in r and not r.get("commit") for r in rows)
+    return (f" Learner rows kept from the recorded run (--resume-from: same config but the learners and the Bayes "
+            f"router's fit, and this run's oracle and baseline rows came out identical to that run's; the Bayes "
+            f"rows are this run's): {groups}." + (" The other learner rows trained in this run." if trained else ""))
+
+
+def planned_line(bayes: Mapping[str, Any]) -> str:
+    """The Bayes plan's expected reward and its terms, to read against its realised row."""
+    if "predicted_accuracy" not in bayes:  # a row recorded before the terms were
+        return f"Bayes router's planned (expected) reward {bayes['predicted_reward']:.3f}; realised below."
+    return (f"Bayes router's planned (expected) reward {bayes['predicted_reward']:.3f}: accuracy "
+            f"{bayes['predicted_accuracy']:.1f}%, {bayes['predicted_cost_usd']:.4f} $ and "
+            f"{bayes['predicted_latency_s']:.0f} s per task; realised below.")
 
 
 def markdown(rows: Sequence[Mapping[str, Any]], steps: int) -> str:
@@ -379,7 +404,7 @@ def markdown(rows: Sequence[Mapping[str, Any]], steps: int) -> str:
         bayes = next(r for r in here if r["policy"] == "bayes")
         rand = next(r for r in here if r["policy"] == "random")["reward"]
         lines += [f"### {preset}", "",
-                  f"Bayes router's planned (expected) reward {bayes['predicted_reward']:.3f}; realised below.", "",
+                  planned_line(bayes), "",
                   "| policy | n | mean reward [95% CI] | / bayes | normalised (random 0, bayes 1) | "
                   "accuracy % [95% CI] | $ per task | s per task |",
                   "|---|---:|---:|---:|---:|---:|---:|---:|"]

@@ -62,7 +62,7 @@ def run(config: LimitsConfig) -> list[dict[str, Any]]:
 
     torch.set_num_threads(1)
     fit_env = text_env("train", "cost-first", config.max_turns)
-    world = fit_world(fit_env, config.fit_tasks, seed=10_000, n_cost_tasks=5)
+    world = fit_world(fit_env, config.fit_tasks, seed=10_000)
     fit_env.close()
     rows = []
     for preset in config.presets:

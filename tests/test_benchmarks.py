@@ -201,15 +201,19 @@ def test_routing_resume_keeps_recorded_learner_rows_only_under_the_same_config(t
     kept, reference = _resumed(RoutingConfig(**same, learners=["minilm_router", "minilm_lora_router"], workers=1))
     assert kept == [{**rows[2], "commit": "abc1234def"}]  # learner rows only, each naming its own commit
     assert [r["policy"] for r in reference] == ["bayes", "random"]  # recomputed and checked, table1 rerun
-    assert "minilm_router kept from the recorded run at commit abc1234def" in kept_note(kept)
-    for other in (dict(steps=3000), dict(seeds=[0, 1]), dict(max_turns=3), dict(fit_tasks=30)):
+    assert "minilm_router at commit abc1234def." in kept_note(kept) and "trained in this run" not in kept_note(kept)
+    assert "trained in this run" in kept_note(kept + [{**rows[2], "seed": 1}])
+    for other in (dict(steps=3000), dict(seeds=[0, 1]), dict(max_turns=3), dict(presets=["cost-first", "speed-first"])):
         with pytest.raises(ValueError, match=f"differs in \\['{next(iter(other))}'\\]"):
             _resumed(RoutingConfig(**{**same, **other}))
+    # the Bayes router's fit is no part of what the learners saw: it may differ, its row is recomputed
+    assert _resumed(RoutingConfig(**same, fit_tasks=30, fit_cost_tasks=7))[0] == kept
     with pytest.raises(ValueError, match="clean commit"):
         _resumed(RoutingConfig(**{**same, "resume_from": str(_recorded_routing(tmp_path, dirty=True)[0])}))
     _same_world("cost-first", reference, reference)  # identical recomputed rows pass
     with pytest.raises(ValueError, match="\\['random'\\] differ"):
         _same_world("cost-first", [reference[0], {**reference[1], "reward": 0.25}], reference)
+    _same_world("cost-first", [{**reference[0], "reward": 0.25}, reference[1]], reference)  # a refitted Bayes row
     assert _resumed(RoutingConfig())[0] == []
 
 
