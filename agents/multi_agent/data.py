@@ -28,7 +28,8 @@ The converter (:func:`split_trajectory`), by the paper's rules (``GLPFT/process_
   call merged (``thought\\nAction: ...``) or thought + ``conclusion: ...``.
 
 :func:`encode` tokenizes an example with the loss on target tokens only (``completion_mask``)
-and **left truncation**: the newest ``max_length`` tokens are kept, the target always whole.
+and **left truncation**: the newest ``max_length`` tokens are kept (of the prompt, at most
+``PromptConfig.prompt_tokens``), the target always whole.
 """
 from __future__ import annotations
 
