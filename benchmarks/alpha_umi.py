@@ -32,20 +32,21 @@ class AlphaUMiBench(BenchConfig):
     ood_intents: list[str] = field(default_factory=lambda: ["delete"])
     seeds: list[int] = field(default_factory=lambda: [0, 1, 2])
     family: str = "gold_like"  # "gold_like": at most two gold calls whose values the request states; "all"
-    train_n: int = 60  # sized to a shared 2-core machine (a few hundred steps per system)
+    train_n: int = 120  # ~all gold-like bank delete tasks of the train split (a few hundred steps per system)
     test_n: int = 4
     ood_n: int = 2
-    episodes: int = 8
+    episodes: int = 16  # per seed: enough that one lucky task does not decide a row
     free_e2e: bool = False  # also run the episodes with free decoding (slow: the base writes max tokens each turn)
     observation_chars: int = 40  # each observation clipped in the prompt: the request's ids stay in the window
     mode: str = "copies"  # the paper's full copies: the random-weight model's frozen embeddings stall LoRA on CPU
     lr_scale: float = 60.0
-    epoch_scale: float = 2.0
-    max_length: int = 160
+    epoch_scale: float = 1.5
+    max_length: int = 192  # the window below plus the longest target (~96 tokens of this BPE)
+    prompt_tokens: int = 96  # one prompt window in training and generation (PromptConfig.prompt_tokens)
     max_new_tokens: int = 112  # a call with two 8-character ids is ~70 tokens of this BPE, one with an email ~100
     max_turns: int = 5
     threads: int = 1  # torch threads per worker: on a shared machine one thread is much faster than two
-    workers: int = 3  # seeds trained in parallel processes
+    workers: int = 1  # seeds trained in parallel processes (one: the machine is shared)
 
 
 def _extra(parser: argparse.ArgumentParser) -> None:
@@ -62,6 +63,8 @@ def _extra(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--family", choices=("gold_like", "all"), default=d.family)
     parser.add_argument("--free-e2e", dest="free_e2e", action="store_true")
     parser.add_argument("--observation-chars", dest="observation_chars", type=int, default=d.observation_chars)
+    parser.add_argument("--max-length", dest="max_length", type=int, default=d.max_length)
+    parser.add_argument("--prompt-tokens", dest="prompt_tokens", type=int, default=d.prompt_tokens)
 
 
 def _systems(config: AlphaUMiBench, seed: int, train: list, workdir: Path) -> dict[str, tuple[Any, bool]]:
@@ -86,7 +89,7 @@ def _systems(config: AlphaUMiBench, seed: int, train: list, workdir: Path) -> di
 def _prompt(config: AlphaUMiBench) -> Any:
     from agents.multi_agent.roles import PromptConfig
 
-    return replace(PromptConfig.tiny(), observation_chars=config.observation_chars)
+    return replace(PromptConfig.tiny(), observation_chars=config.observation_chars, prompt_tokens=config.prompt_tokens)
 
 
 def _seed_rows(config: AlphaUMiBench, seed: int) -> list[dict[str, Any]]:

@@ -69,6 +69,21 @@ def test_encode_masks_the_prompt_and_truncates_from_the_left(tiny_tokenizer) -> 
     assert tiny_tokenizer.decode(enc["input_ids"][:-n]).endswith("recent context")  # newest prompt tokens kept
 
 
+def test_encode_keeps_a_short_prompt_whole_and_a_fixed_window_whatever_the_target(tiny_tokenizer) -> None:
+    short = data.RoleExample("backbone", "user: remove card 6985JD43\nassistant: ", "ok" + END, "t", 0)
+    enc = data.encode(short, tiny_tokenizer, max_length=160)  # the prompt fits: none of it is cut
+    n_prompt = len(enc["input_ids"]) - sum(enc["completion_mask"])
+    assert tiny_tokenizer.decode(enc["input_ids"][:n_prompt]) == short.prompt
+    # with prompt_tokens the window a call's target and a conclusion's see is the same, the one
+    # Team.generate keeps (without, the longer target would see fewer prompt tokens)
+    long_prompt = "old " * 100 + "user: remove card 6985JD43\nassistant: "
+    targets = ["Action: get_card\nAction Input: {\"card_id\": \"6985JD43\"}" + END, "done" + END]
+    windows = [len(e["input_ids"]) - sum(e["completion_mask"]) for e in
+               (data.encode(data.RoleExample("backbone", long_prompt, t, "t", 0), tiny_tokenizer, 160, prompt_tokens=64)
+                for t in targets)]
+    assert windows == [64, 64]
+
+
 def test_parsers_follow_the_papers_inference_rules() -> None:
     assert roles.parse_plan("look up\nNext: conclusion").next == "conclusion"
     assert roles.parse_plan("no marker at all").next == "caller"  # no marker: the caller goes next
@@ -238,9 +253,12 @@ def test_glpft_beats_the_untrained_base_on_held_out_plan_acc_and_action_em(copie
 
 # ----------------------------------------------------------------------------- end to end
 # The simplest gold-like family (data.gold_like: at most two gold calls whose values the request
-# states), observations clipped to 40 characters so the request stays in the 160-token window,
-# and the constrained call decoder; the env's own reward decides.
-E2E_TRAIN_N, E2E_TASKS, E2E_OBS = 150, 8, 40
+# states; the bank train split holds ~120 delete tasks of it, all used), observations clipped to
+# 40 characters, a fixed 96-token prompt window in training and inference alike (192 tokens hold
+# it and the longest ~96-token target), and the constrained call decoder; the env's own reward
+# decides, on 32 held-out tasks, and the trained agent's Wilson 95% interval must lie above the
+# base's (not one lucky task).
+E2E_TRAIN_N, E2E_TASKS, E2E_OBS, E2E_WINDOW, E2E_LENGTH = 150, 32, 40, 96, 192
 
 
 @pytest.fixture(scope="module")
@@ -249,15 +267,15 @@ def e2e_run(tmp_path_factory, one_thread):
 
     from agents.multi_agent.glpft import GLPFTConfig, Team, run_glpft
 
-    prompt = replace(PromptConfig.tiny(), observation_chars=E2E_OBS)
+    prompt = replace(PromptConfig.tiny(), observation_chars=E2E_OBS, prompt_tokens=E2E_WINDOW)
     train = data.toolscale_trajectories("bank", E2E_TRAIN_N, intents=["delete"], keep=data.gold_like)
-    config = GLPFTConfig(mode="copies", lr_scale=60.0, max_length=MAX_LENGTH, batch_size=8, prompt=prompt,
+    config = GLPFTConfig(mode="copies", lr_scale=60.0, max_length=E2E_LENGTH, batch_size=8, prompt=prompt,
                          save_steps=10_000, single=True, single_epochs=3.0)
     single, state = run_glpft(train, config, tmp_path_factory.mktemp("e2e"))
     return {"single": single, "base": Team.from_config(config), "prompt": prompt, "train": train}
 
 
-@pytest.mark.timeout(2400)  # ~135 training steps and sixteen episodes: minutes idle, far more on a loaded machine
+@pytest.mark.timeout(2400)  # ~135 training steps and 64 episodes: ~3 minutes idle, far more on a loaded machine
 def test_trained_agent_completes_held_out_gold_like_tasks_above_the_untrained_base(e2e_run) -> None:
     from agents.multi_agent.alpha_umi import AlphaUMiAgent
     from orchestra_env.envs.toolscale import ToolScaleEnv
@@ -268,9 +286,10 @@ def test_trained_agent_completes_held_out_gold_like_tasks_above_the_untrained_ba
     ids = {t.task_id for t in test}
     indices = [i for i, t in enumerate(env.tasks) if t.task_id in ids]
     assert len(indices) == E2E_TASKS
-    rates = {}
+    runs = {}
     for name in ("base", "single"):
         agent = AlphaUMiAgent(e2e_run[name], e2e_run["prompt"], single=True, max_new_tokens=112,
-                              max_length=MAX_LENGTH, constrained=True)
-        rates[name] = metrics.end_to_end(agent, env, indices, seed=0)["success"]
-    assert rates["single"] > rates["base"], rates
+                              max_length=E2E_LENGTH, constrained=True)
+        runs[name] = metrics.end_to_end(agent, env, indices, seed=0)
+    rates = {name: (r["success"], r["success_ci95"]) for name, r in runs.items()}
+    assert runs["single"]["success_ci95"][0] > runs["base"]["success_ci95"][1], rates

@@ -53,6 +53,18 @@ class ScriptedLM:
 
 def test_value_candidates_are_the_entity_spans_and_json_values_of_the_prompt() -> None:
     assert value_candidates(PROMPT) == ["RNRB4WO3", "6985JD43", "expired"]  # "my", "client" are no entities
+    # an id without a digit (ToolScale's test split has some) is an all-capitals code; "I", "OK" are too short
+    assert value_candidates("user: I am OK. Please remove my account ACC-CTG-ESC, client TFABADV.") == [
+        "ACC-CTG-ESC", "TFABADV"]
+
+
+def test_a_string_slot_is_never_left_to_free_decoding() -> None:
+    """Once every span is spent the spans may repeat, and with none a value is "": a trained model
+    that wants a second id the request lacks must not write one of its own."""
+    params = {"get_account": ["account_id", "client_id"]}
+    line = 'Action: get_account\nAction Input: {"account_id": "5BQGUCC", "client_id":'
+    assert slot_options(line, ' "', params, ["5BQGUCC"]) == [' "5BQGUCC"']
+    assert slot_options('Action: get_account\nAction Input: {"account_id":', ' "', params, []) == [' ""']
 
 
 def test_slots_open_after_action_and_after_a_key_that_starts_a_string() -> None:
@@ -142,7 +154,7 @@ class GarblingTeam:
     def __init__(self, tokenizer, calls: list[dict], conclusion: str) -> None:
         self.tok, self.calls, self.conclusion, self.k = tokenizer, calls, conclusion, 0
 
-    def generate(self, role, prompt, max_new_tokens=96, max_length=1024, tools=None):
+    def generate(self, role, prompt, max_new_tokens=96, max_length=1024, tools=None, prompt_tokens=0):
         if role == "planner":
             return "next step\nNext: caller" if self.k < len(self.calls) else "done\nNext: conclusion"
         if role == "summarizer":

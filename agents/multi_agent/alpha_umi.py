@@ -79,7 +79,8 @@ class AlphaUMiAgent:
     # ------------------------------------------------------------------ the two loops
     def _gen(self, role: str, prompt: str) -> str:
         tools = tool_parameters(self.docs.schemas) if self.constrained and role in ("caller", "backbone") else None
-        return self.team.generate(role, prompt, self.max_new_tokens, self.max_length, tools=tools)
+        return self.team.generate(role, prompt, self.max_new_tokens, self.max_length, tools=tools,
+                                  prompt_tokens=self.prompt.prompt_tokens)
 
     def _team(self) -> TurnRecord:
         past = self.history.render(self.prompt)

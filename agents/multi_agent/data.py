@@ -28,7 +28,8 @@ The converter (:func:`split_trajectory`), by the paper's rules (``GLPFT/process_
   call merged (``thought\\nAction: ...``) or thought + ``conclusion: ...``.
 
 :func:`encode` tokenizes an example with the loss on target tokens only (``completion_mask``)
-and **left truncation**: the newest ``max_length`` tokens are kept, the target always whole.
+and **left truncation**: the newest ``max_length`` tokens are kept (of the prompt, at most
+``PromptConfig.prompt_tokens``), the target always whole.
 """
 from __future__ import annotations
 
@@ -149,14 +150,21 @@ def role_datasets(trajectories: Iterable[Trajectory], config: PromptConfig = Pro
     return out
 
 
-def encode(example: RoleExample, tokenizer: Any, max_length: int) -> dict[str, list[int]]:
+def encode(example: RoleExample, tokenizer: Any, max_length: int, prompt_tokens: int = 0) -> dict[str, list[int]]:
     """Token ids with the prompt masked, left-truncated: the target is kept whole (cut only if it
-    alone exceeds ``max_length``), the oldest prompt tokens go first, as in the paper."""
+    alone exceeds ``max_length``), the oldest prompt tokens go first, as in the paper.
+
+    ``prompt_tokens`` > 0 (:attr:`~agents.multi_agent.roles.PromptConfig.prompt_tokens`) keeps at
+    most that many prompt tokens whatever the target's length, the window generation keeps too;
+    at 0 the prompt keeps what fits beside the target (a call's target is ~80 tokens of the tiny
+    BPE, a conclusion's ~45, so the window then depends on what the model is about to write)."""
     prompt = tokenizer(example.prompt, add_special_tokens=False)["input_ids"]
     target = tokenizer(example.completion, add_special_tokens=False)["input_ids"] + [tokenizer.eos_token_id]
     target = target[:max_length]
     keep = max_length - len(target)
-    prompt = prompt[len(prompt) - keep:] if keep > 0 else []
+    if prompt_tokens > 0:
+        keep = min(keep, prompt_tokens)
+    prompt = prompt[max(0, len(prompt) - keep):] if keep > 0 else []
     return {"input_ids": prompt + target, "completion_mask": [0] * len(prompt) + [1] * len(target)}
 
 

@@ -10,7 +10,7 @@ generation):
 
 * after ``Action:`` the next tokens must spell one of the env's tool names, then a newline;
 * after a key of the Action Input, when the model opens a string, the value is, among the
-  spans of the prompt (runs of id/email characters holding a digit or an ``@``, and quoted
+  spans of the prompt (runs of id/email characters holding a digit or an ``@``, all-capitals codes, and quoted
   JSON values) not already used as a value of this call, the one with the highest mean
   token log-likelihood (closing quote included);
 * given the tools' parameter names (``tools`` as a mapping), the rest of the call's format
@@ -24,10 +24,12 @@ Inside the tool slot each token is still the model's own greedy choice among the
 keep the text a prefix of some tool name; a value is the model's likeliest span. The model
 decides *which* tool and *which* span, the decoder only removes text that could not be
 right. The candidates come from the prompt and the env's tool list alone (never from the
-task's gold), and every system, trained or not, decodes the same way. Its price: a value the history does not contain cannot be written, and a
-hallucinated tool name cannot occur, and a call cannot use one string twice (two keys that need
-the same value are out of reach), so the hallucination rate of a constrained run is 0 by
-construction (report the free-decoding rate for that metric).
+task's gold), and every system, trained or not, decodes the same way. Its price: a value the
+history does not contain cannot be written (a string slot is never left to free decoding: once
+every span is spent the spans may repeat, and a prompt with none gives ``""``), a hallucinated
+tool name cannot occur, and a call uses one string twice only once every other span is spent,
+so the hallucination rate of a constrained run is 0 by construction (report the free-decoding
+rate for that metric).
 """
 from __future__ import annotations
 
@@ -39,6 +41,7 @@ _ACTION = re.compile(r"Action:[ \t]?$")
 _ARGS = re.compile(r'Action Input:|"arguments":')  # where a call's argument object starts (both formats)
 _KEY_DONE = re.compile(r'^(?:Action Input:|"arguments":)[ \t]*\{(?:[^\n]*?,)?[ \t]*"[^"\n]*"[ \t]*:[ \t]?$')
 _SPAN = re.compile(r"[A-Za-z0-9][A-Za-z0-9@._+\-]*[A-Za-z0-9]")
+_CODE = re.compile(r"[A-Z0-9][A-Z0-9._\-]{2,}[A-Z0-9]")  # an all-capitals code (ACC-CTG-ESC): an id without a digit
 _QUOTED_VALUE = re.compile(r':[ \t]*"([^"\n]{1,80})"')  # a JSON string value (after a key)
 _KEY_OPEN = re.compile(r'^(?:Action Input:|"arguments":)[ \t]*\{(?:[^\n]*,)?[ \t]*$')
 _TOOL_LINE = re.compile(r'Action:[ \t]*([^\n]+?)[ \t]*\n|"name":[ \t]*"([^"\n]+)"')
@@ -67,9 +70,11 @@ def tool_parameters(schemas: Mapping[str, Any]) -> dict[str, list[str]]:
 
 def value_candidates(prompt: str) -> list[str]:
     """Spans of ``prompt`` a string argument may copy, in order of first appearance, without
-    duplicates: entity-like runs (ids, emails: a run with a digit or an ``@``; plain words are
-    left out, or a weak model's favourite word, "my", wins the slot) and quoted JSON values."""
-    runs = [m.group(0) for m in _SPAN.finditer(prompt) if any(c.isdigit() or c == "@" for c in m.group(0))]
+    duplicates: entity-like runs (ids, emails: a run with a digit or an ``@``, or an all-capitals
+    code of four or more characters; plain words are left out, or a weak model's favourite word,
+    "my", wins the slot) and quoted JSON values."""
+    entity = lambda s: any(c.isdigit() or c == "@" for c in s) or _CODE.fullmatch(s) is not None  # noqa: E731
+    runs = [m.group(0) for m in _SPAN.finditer(prompt) if entity(m.group(0))]
     found = runs + [m.group(1) for m in _QUOTED_VALUE.finditer(prompt)]
     return list(dict.fromkeys(s for s in found if s.strip()))[:MAX_CANDIDATES]
 
@@ -114,7 +119,8 @@ def slot_options(text: str, next_piece: str, tools: Tools, values: Sequence[str]
         key = _USED_KEY.findall(line)[-1]
         if key in FREE_TEXT_KEYS or (not piece.startswith('"') and (not grammar or piece[:1] in _NON_STRING)):
             return None  # a message, a number, a list ...: free (the grammar opens a string unless one of those starts)
-        return [f'{space}"{v}"' for v in values if v not in used_values] or None
+        fresh = [v for v in values if v not in used_values] or list(values) or [""]
+        return [f'{space}"{v}"' for v in fresh]  # never free: spent spans may repeat, none left: ""
     if not grammar:
         return None
     named = [a or b for a, b in _TOOL_LINE.findall(text[:starts[-1]])]

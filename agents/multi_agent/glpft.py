@@ -181,17 +181,19 @@ class Team:
         return self.models[role]
 
     def generate(self, role: str, prompt: str, max_new_tokens: int = 96, max_length: int = 1024,
-                 tools: Sequence[str] | Mapping[str, Sequence[str]] | None = None) -> str:
+                 tools: Sequence[str] | Mapping[str, Sequence[str]] | None = None, prompt_tokens: int = 0) -> str:
         """Greedy continuation of ``prompt`` by ``role``, stopped at the end marker. The prompt
-        keeps its newest ``max_length - PROMPT_SLACK`` tokens: training prompts were cut to
-        ``max_length`` minus their target, so a short target saw nearly that much context.
+        keeps its newest ``prompt_tokens`` tokens (the window training kept, see
+        :func:`~agents.multi_agent.data.encode`), or with 0 its newest ``max_length - PROMPT_SLACK``:
+        training prompts were cut to ``max_length`` minus their target, so a short target saw
+        nearly that much context.
         With ``tools`` (names, or name -> parameter names), the tool name, keys and string values
         of a call are chosen among those tools, their parameters and the prompt's spans (:func:`agents.multi_agent.decoding.constrained_generate`)."""
         import torch
 
         model = self._model(role)
         ids = self.tokenizer(prompt, add_special_tokens=False)["input_ids"]
-        ids = ids[-max(1, max_length - PROMPT_SLACK):]
+        ids = ids[-max(1, prompt_tokens or max_length - PROMPT_SLACK):]
         was_training = model.training
         model.eval()
         if tools is not None:
@@ -211,11 +213,11 @@ class Team:
         cut = text.find(END.strip())
         return text[:cut] if cut >= 0 else text
 
-    def score(self, role: str, prompt: str, completion: str, max_length: int = 1024) -> float:
+    def score(self, role: str, prompt: str, completion: str, max_length: int = 1024, prompt_tokens: int = 0) -> float:
         """Mean token log-likelihood of ``completion`` after ``prompt`` (for diagnostics)."""
         import torch
 
-        ex = encode(RoleExample(role, prompt, completion, "", 0), self.tokenizer, max_length)
+        ex = encode(RoleExample(role, prompt, completion, "", 0), self.tokenizer, max_length, prompt_tokens)
         model = self._model(role)
         with torch.no_grad():
             ids = torch.tensor([ex["input_ids"]])
@@ -284,10 +286,10 @@ def _lora_options(config: Mapping[str, Any]) -> dict[str, Any]:
 # ----------------------------------------------------------------------------- training
 
 
-def _dataset(examples: Sequence[RoleExample], tokenizer: Any, max_length: int) -> Any:
+def _dataset(examples: Sequence[RoleExample], tokenizer: Any, max_length: int, prompt_tokens: int = 0) -> Any:
     from datasets import Dataset
 
-    return Dataset.from_list([encode(e, tokenizer, max_length) for e in examples])
+    return Dataset.from_list([encode(e, tokenizer, max_length, prompt_tokens) for e in examples])
 
 
 def train_stage(team: Team, stage: str, examples: Sequence[RoleExample], config: GLPFTConfig,
@@ -322,7 +324,8 @@ def train_stage(team: Team, stage: str, examples: Sequence[RoleExample], config:
         disable_tqdm=True,
     )
     model = team.trainable(stage)
-    trainer = SFTTrainer(model=model, args=args, train_dataset=_dataset(examples, team.tokenizer, config.max_length),
+    trainer = SFTTrainer(model=model, args=args, train_dataset=_dataset(examples, team.tokenizer, config.max_length,
+                                                                    config.prompt.prompt_tokens),
                          processing_class=team.tokenizer)
     last = _last_checkpoint(ckpt_dir) if resume else None
     result = trainer.train(resume_from_checkpoint=str(last) if last else None)

@@ -116,7 +116,8 @@ def static_metrics(team: Any, trajectories: Iterable[Trajectory], prompt: Prompt
         docs, names = traj.docs, set(traj.tools)
         tools = tool_parameters(docs.schemas) if constrained else None
         gen = lambda role, p: team.generate(role, p, max_new_tokens, max_length,  # noqa: E731
-                                            tools=tools if role in ("caller", "backbone") else None)
+                                            tools=tools if role in ("caller", "backbone") else None,
+                                            prompt_tokens=prompt.prompt_tokens)
         history = History()
         history.add("user", traj.query)
         for step in traj.steps:

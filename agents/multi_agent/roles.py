@@ -55,6 +55,11 @@ class PromptConfig:
     observation_chars: int = 2_000  # each observation, clipped (its head is kept)
     show_tool_names: bool = True
     instructions: bool = True  # the paper's instruction paragraphs (constant text)
+    # The newest tokens of a prompt a model sees, in training and when generating alike (0: what
+    # fits, max_length minus the target in training, minus PROMPT_SLACK when generating; then a
+    # model trained with ~80 prompt tokens before a call reads ~140 at inference, more history
+    # than it was ever trained on).
+    prompt_tokens: int = 0
 
     @classmethod
     def tiny(cls) -> "PromptConfig":
