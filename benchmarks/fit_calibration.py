@@ -133,11 +133,12 @@ def bisect(f: Callable[[float], Mapping[str, float]], target: float, lo: float, 
 
     A cell's accuracy is a sample mean (``f(x)["n"]`` episodes), so the bisection stops at the
     first ``mid`` within one standard error of the target: past it each halving is decided by
-    the sample's noise. And where the target is out of reach within the bound (the knob's
-    accuracy saturates below it), the target is the accuracy at the bound: the knob is the first
-    point on the plateau the halving reaches, not the bound, whose extra turns cost money and
-    buy no accuracy (Qwen3-235B-A22B's FRAMES ``gather_experts`` went to 15.9 of 16 while its train
-    accuracy is 70.6 % at 8 and 69.5 % at 14.9, the published 74.2 %)."""
+    the sample's noise. And where the target is out of reach within the bound (the accuracy at
+    the bound is more than a standard error below it), the target is the accuracy at the bound,
+    so the knob lands on the first point of the plateau the halving reaches rather than walking
+    to the bound, whose extra turns cost money and buy no accuracy. (Neither helps a target
+    that sits inside a plateau's noise: Qwen3-235B-A22B's FRAMES ``gather_experts`` measures
+    70.6, 74.2 and 69.5 % at 8, 11 and 14.9 on the 656 train tasks, published 74.2 %, SE 1.8.)"""
     def se(cell: Mapping[str, float]) -> float:
         p = cell["acc"] / 100.0
         return 100.0 * math.sqrt(p * (1.0 - p) / max(cell.get("n", 0.0), 1.0))
