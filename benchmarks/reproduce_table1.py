@@ -82,15 +82,24 @@ def published() -> dict[tuple[str, str], dict[str, float | None]]:
 
 
 def setting_catalogue(setting: str, model: str, calibration: str | None = None) -> dict[str, Any]:
-    """The catalogue of one cell: the model's own aliases (``self-<role>``, at the latency of
-    the model's card in ``calibration``), plus the full alias set for ``all_tools``. The model
-    is the orchestrator, billed at its own price."""
+    """The catalogue of one cell: the model's own aliases (``self-<role>``), plus the full alias
+    set for ``all_tools``. The model is the orchestrator, billed at its own price.
+
+    Every alias of a Table 1 model takes the latency of that model's card in ``calibration``
+    (fitted to its ``no_tools`` ratio; GPT-5's sets the reference), its own and, in
+    ``all_tools``, the default catalogue's (``expert-1`` is GPT-5, ``answer-3`` Llama-3.3-70B):
+    one API per model, so a call takes as long whoever makes it. Left at the catalogue's
+    figures, GPT-5 advising on a tau2 step took 96/60 times as long when another orchestrator
+    asked it as when it asked itself. Aliases of models outside Table 1 keep the catalogue's."""
     from orchestra_env.experts.simulated import Calibration
 
+    cards = Calibration.load(calibration)
     data = yaml.safe_load(resources.files("orchestra_env").joinpath("data/catalogue.yaml").read_text())
-    latency = Calibration.load(calibration).card(model).latency_s
-    own = {f"self-{role}": {"role": role, "model": model, "latency_s": latency} for role in ROLES}
-    data["aliases"] = {**(data["aliases"] if setting == "all_tools" else {}), **own}
+    own = {f"self-{role}": {"role": role, "model": model} for role in ROLES}
+    aliases = {**(data["aliases"] if setting == "all_tools" else {}), **own}
+    table1 = set(MODELS.values())
+    data["aliases"] = {name: {**alias, "latency_s": cards.card(alias["model"]).latency_s}
+                       if alias["model"] in table1 else alias for name, alias in aliases.items()}
     data["orchestrator"] = model
     return data
 
@@ -169,9 +178,9 @@ class _Observed:
 
 
 def _simulated_pool(experts: Mapping[str, Any] | None, catalogue: Mapping[str, Any], tmp: Path) -> dict[str, Any]:
-    """The pool spec of a cell: the simulated pool sees the cell's catalogue, so a model called
-    through its ``self-*`` aliases takes the latency of its card (``latency_s``, fitted) rather
-    than that of another deployment of the same model in the default catalogue."""
+    """The pool spec of a cell: the simulated pool sees the cell's catalogue, so a Table 1 model
+    takes the latency of its card (``latency_s``, fitted) through any alias (see
+    :func:`setting_catalogue`), not the default catalogue's figure for the same model."""
     spec = dict(experts or {})
     default = spec.get("default") or "simulated"
     default = {"backend": default} if isinstance(default, str) else dict(default)

@@ -133,6 +133,27 @@ def test_a_clipped_turn_knob_falls_back_to_the_models_effort(monkeypatch):
     assert "models" not in run.overlay
 
 
+def test_the_bisection_stops_once_the_accuracy_is_within_its_noise():
+    """On a plateau near the target every halving is a coin flip that walks the knob to its bound;
+    the bisection stops at the first point within one standard error (70 of 400 vs 71: SE 2.3
+    points), and a target above the plateau (80) is replaced by the accuracy at the bound, so the
+    knob is the first point on the plateau that the halving reaches, not the bound. Away from a plateau it halves as before."""
+    from benchmarks import fit_calibration as fit
+
+    calls: list[float] = []
+
+    def saturating(x: float) -> dict[str, float]:
+        calls.append(x)
+        return {"acc": min(70.0, 10.0 * x), "n": 400.0}
+
+    assert fit.bisect(saturating, 71.0, 0.0, 16.0, 6) == 8.0 and calls == [16.0, 8.0]
+    calls.clear()
+    assert fit.bisect(saturating, 35.0, 0.0, 16.0, 6) == 3.5 and calls == [16.0, 8.0, 4.0, 2.0, 3.0, 3.5]
+    calls.clear()
+    assert fit.bisect(saturating, 80.0, 0.0, 16.0, 6) == 8.0 and calls == [16.0, 8.0]
+    assert fit.bisect(lambda x: {"acc": min(100.0, 10.0 * x), "n": 1e9}, 35.0, 0.0, 16.0, 3) == 3.0  # no stop: 8, 4, 2
+
+
 def test_a_partial_refit_keeps_the_earlier_runs_in_the_header(tmp_path):
     """fitted.yaml says which runs its keys come from: a refit of some stages or task sets keeps
     the lines of the runs whose keys it leaves in place, and adds its own."""
