@@ -134,7 +134,7 @@ def run(config: AdherenceConfig) -> list[dict[str, Any]]:
     torch.set_num_threads(1)
     rows: list[dict[str, Any]] = []
     fit_env = make_env("train", "cost-first", config.max_turns)
-    world = fit_world(fit_env, config.fit_tasks, seed=10_000, n_cost_tasks=5)
+    world = fit_world(fit_env, config.fit_tasks, seed=10_000)
     fit_env.close()
     api_default = avoided_aliases(Catalogue.load(None), API_MODELS)
     for condition in progress(config.conditions, "conditions", config.progress):

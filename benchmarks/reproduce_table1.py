@@ -90,7 +90,10 @@ def setting_catalogue(setting: str, model: str, calibration: str | None = None) 
     ``all_tools``, the default catalogue's (``expert-1`` is GPT-5, ``answer-3`` Llama-3.3-70B):
     one API per model, so a call takes as long whoever makes it. Left at the catalogue's
     figures, GPT-5 advising on a tau2 step took 96/60 times as long when another orchestrator
-    asked it as when it asked itself. Aliases of models outside Table 1 keep the catalogue's."""
+    asked it as when it asked itself. The latency is role-blind (a search, reasoner and answer call
+    of one model start from the same card figure), as the ``self-*`` aliases always were; the
+    shipped catalogue's per-role figures stay for the routing benchmarks. Aliases of models
+    outside Table 1 keep the catalogue's."""
     from orchestra_env.experts.simulated import Calibration
 
     cards = Calibration.load(calibration)

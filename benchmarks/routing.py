@@ -21,7 +21,8 @@ ratio against the published Orchestrator-8B row.
 again: they are kept with their own commit, only under the same config but the learners (and the
 Bayes router's own fit, which no learner sees), and only when the oracle and baseline rows
 recomputed here equal the recorded ones, the witnesses that the env is the same (:func:`_resumed`).
-The Bayes row is always this run's.
+With a recorded ``<out>.json`` the Bayes row is always this run's (a ``.partial.json`` of an
+interrupted run keeps every finished preset's rows as they were, Bayes included).
 
     orchestra bench routing --table1      # or: python -m benchmarks.routing --table1 --out results/routing
 """

@@ -45,7 +45,7 @@ def run(config: DominanceConfig) -> list[dict[str, Any]]:
         torch.set_num_threads(1)
         max_turns = int(learn["record"]["config"].get("max_turns", 4))
         fit_env = text_env("train", "cost-first", max_turns)
-        world = fit_world(fit_env, config.fit_tasks, seed=10_000, n_cost_tasks=5)
+        world = fit_world(fit_env, config.fit_tasks, seed=10_000)
         fit_env.close()
         t1 = table1_rows(RoutingConfig(seed=config.seed, max_turns=max_turns), world)
     return learners + t1

@@ -133,7 +133,7 @@ def run(config: UnseenConfig) -> list[dict[str, Any]]:
         n = config.n or len(tests["seen"].unwrapped.tasks)
         for name, w in worlds.items():
             fit_env = make_env("train", w)
-            bayes = BayesRouter(fit_world(fit_env, config.fit_tasks, seed=10_000, n_cost_tasks=3))
+            bayes = BayesRouter(fit_world(fit_env, config.fit_tasks, seed=10_000))
             fit_env.close()
             for policy in (bayes, "strongest", "heuristic", "cheapest"):
                 res = evaluate(policy, tests[name].env, n_tasks=n, seed=config.seed)

@@ -216,3 +216,24 @@ def test_a_world_refit_into_another_file_is_what_the_reproduction_runs(tmp_path)
     with pytest.raises(FileNotFoundError, match="fit_calibration.py --out"):
         rep.run(rep.ReproduceConfig(n=2, benchmarks=["frames"], models=["GPT-5"], progress=False,
                                     fitted=str(tmp_path / "missing.yaml")))
+
+
+def test_setting_catalogue_gives_every_alias_of_a_table1_model_its_card_latency() -> None:
+    """One API per model: a Table 1 model's calls take its card's latency through every alias
+    and role (its own ``self-*`` aliases and the shared ones alike); other models keep the
+    catalogue's per-alias figures."""
+    from orchestra_env.experts.simulated import Calibration
+
+    cards = Calibration.load(None)
+    shipped = yaml.safe_load((rep.resources.files("orchestra_env") / "data/catalogue.yaml").read_text())["aliases"]
+    data = rep.setting_catalogue("all_tools", "Qwen3-8B")
+    table1 = set(rep.MODELS.values())
+    gpt5 = [a for a in data["aliases"].values() if a["model"] == "gpt-5"]
+    assert len({a["role"] for a in gpt5}) >= 3  # search, reasoner, answer: all at one latency
+    for name, alias in data["aliases"].items():
+        if alias["model"] in table1:
+            assert alias["latency_s"] == cards.card(alias["model"]).latency_s, name
+        else:
+            assert alias["latency_s"] == shipped[name]["latency_s"], name
+    assert set(shipped) <= set(data["aliases"])
+    assert "self-answer" in data["aliases"] and set(rep.setting_catalogue("basic_tools", "Qwen3-8B")["aliases"]) < set(data["aliases"])
