@@ -74,8 +74,9 @@ class SFTConfig:
     """Episodes per demonstrator, each on a task drawn from the env's tasks with a fresh seed."""
     fit_tasks: int = 20
     """Train tasks of the Bayes router's Monte Carlo evidence estimate (:func:`agents.bayes_router.fit_world`)."""
-    fit_cost_tasks: int = 3
-    """Train tasks of its cost and latency estimates."""
+    fit_cost_tasks: int | None = None
+    """Train tasks of its cost and latency estimates (None: all ``fit_tasks``; a few give the
+    noisy estimates whose low draws the router's plan then picks)."""
     learning_rate: float = 3e-3
     """AdamW step size of the adapter (tiny model; 1e-4..2e-4 is usual on a real 8B model)."""
     epochs: float = 10.0
