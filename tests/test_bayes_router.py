@@ -31,6 +31,20 @@ def world():
         env.close()
 
 
+def _recording(world, read):
+    """A Bayes router that appends ``read(router)`` at the start of each episode (its plan's
+    expectations, before any draw)."""
+    router, seen = BayesRouter(world), []
+    orig_begin = router.begin
+
+    def begin(e, obs, info):
+        orig_begin(e, obs, info)
+        seen.append(read(router))
+
+    router.begin = begin  # type: ignore[method-assign]
+    return router, seen
+
+
 def test_reasoner_filter_is_bayes_rule(world):
     """Averaging the posterior over the two visible signals gives the prior predictive of E'."""
     router = BayesRouter(world)
@@ -54,15 +68,7 @@ def test_search_evidence_only_accumulates(world):
 def test_bayes_beats_every_fixed_baseline_on_held_out_tasks(world):
     env = _env("test")
     try:
-        router = BayesRouter(world)
-        predicted = []
-        orig_begin = router.begin
-
-        def begin(e, obs, info):
-            orig_begin(e, obs, info)
-            predicted.append(router.predicted_value)
-
-        router.begin = begin  # type: ignore[method-assign]
+        router, predicted = _recording(world, lambda r: r.predicted_value)
         ours = np.array(evaluate(router, env, n_tasks=N_EVAL, seed=0)["episodes"]["reward"])
         # the plan's expected value is what the episodes earn (a wrong model would miss it)
         realised = bootstrap_mean(ours)
@@ -86,15 +92,7 @@ def test_planned_accuracy_dollars_and_seconds_are_what_the_plan_is_billed(world)
     term is partly in-sample; the cost and latency terms are what this test is for."""
     env = _env("train", "toolorchestra")
     try:
-        router = BayesRouter(world)
-        planned = []
-        orig_begin = router.begin
-
-        def begin(e, obs, info):
-            orig_begin(e, obs, info)
-            planned.append(router.planned_terms())
-
-        router.begin = begin  # type: ignore[method-assign]
+        router, planned = _recording(world, lambda r: r.planned_terms())
         ep = evaluate(router, env, n_tasks=N_EVAL, seed=40_000)["episodes"]
         planned_mean = np.mean(planned, axis=0)
         for i, key in enumerate(("correct", "cost_usd", "latency_s")):
