@@ -174,6 +174,9 @@ class BayesRouter(MenuPolicy):
         self.searched: tuple[str, ...] = ()
         self._skills: dict[str, float] = {}
         self.predicted_value = 0.0  # the DP's expected return at the episode's start
+        # (expected reward, correct, $, seconds) of each begun episode's plan, before any draw:
+        # what a benchmark or test sets against the realised means
+        self.plans: list[tuple[float, float, float, float]] = []
         self.avoid: set[str] = set()  # tools/aliases the episode's preference forbids
 
     def begin(self, env: gym.Env, obs: Mapping[str, Any], info: Mapping[str, Any]) -> None:
@@ -191,6 +194,7 @@ class BayesRouter(MenuPolicy):
         self._value.cache_clear()
         self._terms.cache_clear()
         self.predicted_value = self._value((), 0.0, int(env.unwrapped.max_turns))[0]
+        self.plans.append((self.predicted_value, *self.planned_terms()))
 
     def act(self, obs: Mapping[str, Any], info: Mapping[str, Any]) -> Any:
         self._observe(obs)

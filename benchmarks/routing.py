@@ -195,16 +195,8 @@ def run(config: RoutingConfig) -> list[dict[str, Any]]:
             continue
         env = text_env("test", preset, config.max_turns)
         router = BayesRouter(world)
-        predicted: list[tuple[float, ...]] = []
-        begin = router.begin
-
-        def record_begin(e: Any, obs: Any, info: Any, _begin: Any = begin) -> None:
-            _begin(e, obs, info)
-            predicted.append((router.predicted_value, *router.planned_terms()))
-
-        router.begin = record_begin  # type: ignore[method-assign]
         res = evaluate(router, env, n_tasks=eval_n(config, env), seed=config.seed)
-        plan = np.mean(predicted, axis=0)
+        plan = np.mean(router.plans, axis=0)
         rows.append(summarise("bayes", preset, res["episodes"], predicted_reward=float(plan[0]),
                               predicted_accuracy=100 * float(plan[1]), predicted_cost_usd=float(plan[2]),
                               predicted_latency_s=float(plan[3]),
