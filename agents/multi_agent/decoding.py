@@ -68,13 +68,17 @@ def tool_parameters(schemas: Mapping[str, Any]) -> dict[str, list[str]]:
     return out
 
 
+def _is_entity(span: str) -> bool:
+    """An id or email: holds a digit or an ``@``, or is an all-capitals code (``ACC-CTG-ESC``)."""
+    return any(c.isdigit() or c == "@" for c in span) or _CODE.fullmatch(span) is not None
+
+
 def value_candidates(prompt: str) -> list[str]:
     """Spans of ``prompt`` a string argument may copy, in order of first appearance, without
     duplicates: entity-like runs (ids, emails: a run with a digit or an ``@``, or an all-capitals
     code of four or more characters; plain words are left out, or a weak model's favourite word,
     "my", wins the slot) and quoted JSON values."""
-    entity = lambda s: any(c.isdigit() or c == "@" for c in s) or _CODE.fullmatch(s) is not None  # noqa: E731
-    runs = [m.group(0) for m in _SPAN.finditer(prompt) if entity(m.group(0))]
+    runs = [m.group(0) for m in _SPAN.finditer(prompt) if _is_entity(m.group(0))]
     found = runs + [m.group(1) for m in _QUOTED_VALUE.finditer(prompt)]
     return list(dict.fromkeys(s for s in found if s.strip()))[:MAX_CANDIDATES]
 
