@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import copy
 from collections import Counter
-from typing import Any, Callable, Mapping, Protocol
+from typing import Any, Callable, Mapping, Protocol, Sequence
 
 import gymnasium as gym
 import numpy as np
@@ -300,11 +300,12 @@ def _as_policy(policy: Any) -> Any:
 
 
 def evaluate(policy: Any, env_id: "str | gym.Env", n_tasks: int = 20, seed: int = 0,
-             **env_kwargs: Any) -> dict[str, Any]:
+             tasks: Sequence[int] | None = None, **env_kwargs: Any) -> dict[str, Any]:
     """Run ``n_tasks`` episodes on distinct tasks and summarise them.
 
-    Tasks are a seeded permutation of the env's tasks (so every policy evaluated with the same
-    seed sees the same tasks). Returns ``accuracy``, ``mean_cost_usd`` and ``mean_latency_s``
+    Tasks are a seeded permutation of the env's tasks, or of ``tasks`` (indices of them, e.g. a
+    validation slice of the train split), so every policy evaluated with the same seed sees the
+    same tasks. Returns ``accuracy``, ``mean_cost_usd`` and ``mean_latency_s``
     per task (the prompted policy's own calls included), ``mean_reward`` (the env's),
     ``mean_turns``, ``tool_use`` (share of calls per tool) and ``model_use`` (per alias), the
     raw counts (``tool_calls``, ``model_calls``) and ``episodes``: the per-episode values behind
@@ -314,8 +315,9 @@ def evaluate(policy: Any, env_id: "str | gym.Env", n_tasks: int = 20, seed: int 
 
     policy = _as_policy(policy)
     env = env_id if isinstance(env_id, gym.Env) else gym.make(env_id, **env_kwargs)
-    n_available = len(env.unwrapped.tasks)
-    order = np.random.default_rng(seed).permutation(n_available)
+    pool = np.arange(len(env.unwrapped.tasks)) if tasks is None else np.asarray(tasks, dtype=int)
+    n_available = len(pool)
+    order = pool[np.random.default_rng(seed).permutation(n_available)]
     correct, cost, latency, reward, turns = [], [], [], [], []
     tools: Counter[str] = Counter()
     models: Counter[str] = Counter()

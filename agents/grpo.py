@@ -35,8 +35,8 @@ from agents.metrics import rollout_metrics
 from agents.policy import LLMPolicy
 from agents.rewards import group_advantages, preference_rewards
 from agents.rollout import RolloutStats, Trajectory, collect
-from agents.run import (RunConfig, load_checkpoint, make_envs, minibatches, save_checkpoint, task_resets,
-                        train_loop)
+from agents.run import (RunConfig, load_checkpoint, make_envs, minibatches, save_checkpoint, task_pool,
+                        task_resets, train_loop)
 
 REWARDS = ("preference", "env")
 
@@ -87,7 +87,7 @@ class GRPO:
         torch.manual_seed(config.seed)
         self.rng = np.random.default_rng(config.seed)
         self.envs = make_envs(config, config.tasks_per_update * config.group_size, envs)
-        self.n_tasks = len(self.envs[0].unwrapped.tasks)
+        self.pool = task_pool(config.task_pool, self.envs[0])
         self.optimizer = torch.optim.AdamW(policy.parameters(), lr=config.learning_rate, weight_decay=0.0)
         self.step = 0
         if config.resume:
@@ -97,7 +97,7 @@ class GRPO:
         """Collect, score, compute group advantages, learn; returns this update's metrics."""
         c = self.config
         # 1. rollouts: every group's episodes share task and seed
-        resets, groups = task_resets(self.rng, self.n_tasks, c.tasks_per_update, c.group_size)
+        resets, groups = task_resets(self.rng, self.pool, c.tasks_per_update, c.group_size)
         stats = RolloutStats()
         trajs = collect(self.policy, self.envs, resets, groups, stats)
         # 2. one scalar reward per rollout

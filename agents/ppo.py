@@ -35,8 +35,8 @@ from agents.losses import Minibatch, TokenBatch, clipped_ratio_update
 from agents.metrics import rollout_metrics
 from agents.policy import LLMPolicy
 from agents.rollout import RolloutStats, Trajectory, collect
-from agents.run import (RunConfig, load_checkpoint, make_envs, minibatches, save_checkpoint, task_resets,
-                        train_loop)
+from agents.run import (RunConfig, load_checkpoint, make_envs, minibatches, save_checkpoint, task_pool,
+                        task_resets, train_loop)
 
 
 @dataclass
@@ -106,7 +106,7 @@ class PPO:
         torch.manual_seed(config.seed)
         self.rng = np.random.default_rng(config.seed)
         self.envs = make_envs(config, config.episodes_per_update, envs)
-        self.n_tasks = len(self.envs[0].unwrapped.tasks)
+        self.pool = task_pool(config.task_pool, self.envs[0])
         self.optimizer = torch.optim.AdamW(policy.parameters(), lr=config.learning_rate, weight_decay=0.0)
         self.step = 0
         if config.resume:
@@ -115,7 +115,7 @@ class PPO:
     def update(self) -> dict[str, float]:
         """Collect episodes, then learn from them; returns this update's metrics."""
         # 1. rollouts, one per env, each on its own random task
-        resets, groups = task_resets(self.rng, self.n_tasks, self.config.episodes_per_update, 1)
+        resets, groups = task_resets(self.rng, self.pool, self.config.episodes_per_update, 1)
         stats = RolloutStats()
         trajs = collect(self.policy, self.envs, resets, groups, stats)
         metrics = rollout_metrics(trajs, [t.env_return for t in trajs])

@@ -35,6 +35,9 @@ class RunConfig:
     """Keyword arguments for ``gym.make`` (JSON on the command line)."""
     penalty: str | None = None
     """Wrap each env in ``CostLatencyPenalty.preset(env, penalty)``, e.g. ``"toolorchestra"``."""
+    task_pool: tuple[int, ...] | None = None
+    """Task indices (of the env's split) training draws from; None: all. Leave some train tasks
+    out to choose hyper-parameters on them, never on the test split."""
     updates: int = 100
     """Updates to run (a resumed run counts the ones already done)."""
     seed: int = 0
@@ -104,18 +107,31 @@ def make_envs(config: RunConfig, n: int, envs: Sequence[gym.Env] | None = None) 
     return made
 
 
-def task_resets(rng: np.random.Generator, n_tasks: int, n_groups: int, group_size: int
+def task_resets(rng: np.random.Generator, pool: Sequence[int], n_groups: int, group_size: int
                 ) -> tuple[list[dict[str, Any]], list[int]]:
-    """``env.reset`` arguments for ``n_groups`` random tasks, each ``group_size`` times with the
-    *same* seed, so a group's rollouts share the task, the preference and the simulator's draws:
-    they differ only by what the policy did. Also each reset's group index."""
+    """``env.reset`` arguments for ``n_groups`` random tasks of ``pool`` (task indices), each
+    ``group_size`` times with the *same* seed, so a group's rollouts share the task, the
+    preference and the simulator's draws: they differ only by what the policy did. Also each
+    reset's group index."""
     resets, groups = [], []
     for g in range(n_groups):
         seed = int(rng.integers(2**31))
-        task = int(rng.integers(n_tasks))
+        task = int(pool[int(rng.integers(len(pool)))])
         resets += [{"seed": seed, "options": {"task_index": task}}] * group_size
         groups += [g] * group_size
     return resets, groups
+
+
+def task_pool(pool: Sequence[int] | None, env: gym.Env) -> Sequence[int]:
+    """The task indices training draws from: ``pool`` (a config's ``task_pool``), checked
+    against ``env``'s split; None: all of them."""
+    n = len(env.unwrapped.tasks)
+    if pool is None:
+        return range(n)
+    bad = [i for i in pool if not 0 <= int(i) < n]
+    if bad or not len(pool):
+        raise ValueError(f"task_pool must be a non-empty list of task indices in [0, {n}); got {bad or 'none'}")
+    return tuple(int(i) for i in pool)
 
 
 def minibatches(n: int, size: int, rng: np.random.Generator | None = None) -> list[np.ndarray]:

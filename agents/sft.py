@@ -50,6 +50,7 @@ from orchestra_env.actions import ParseError, ToolCall, parse_action
 
 from agents.policy import LLMPolicy, PolicyConfig
 from agents.rollout import TokenSequence
+from agents.run import task_pool
 
 if TYPE_CHECKING:
     from agents.bayes_router import WorldModel
@@ -72,6 +73,9 @@ class SFTConfig:
     :data:`agents.baselines.BASELINES`' menu policies (random, cheapest, strongest, heuristic, thorough)."""
     episodes: int = 32
     """Episodes per demonstrator, each on a task drawn from the env's tasks with a fresh seed."""
+    task_pool: tuple[int, ...] | None = None
+    """Task indices (of the env's split) demonstrations are drawn from; None: all. Leave some
+    train tasks out to choose hyper-parameters on them."""
     fit_tasks: int = 20
     """Train tasks of the Bayes router's Monte Carlo evidence estimate (:func:`agents.bayes_router.fit_world`)."""
     fit_cost_tasks: int | None = None
@@ -198,10 +202,10 @@ def collect_demonstrations(policy: LLMPolicy, config: SFTConfig, env: gym.Env | 
     names = config.names()
     world = fit_bayes_world(config) if "bayes" in names else None
     rng = np.random.default_rng(config.seed)
-    n_tasks = len(env.unwrapped.tasks)
+    pool = task_pool(config.task_pool, env)
     demos: list[Demonstration] = []
     for k, name in enumerate(names):
-        resets = [{"seed": int(rng.integers(2**31)), "options": {"task_index": int(rng.integers(n_tasks))}}
+        resets = [{"seed": int(rng.integers(2**31)), "options": {"task_index": int(pool[int(rng.integers(len(pool)))])}}
                   for _ in range(config.episodes)]
         demos += demonstrate(policy, env, make_demonstrator(name, config.seed + k, world), resets, name)
     return demos

@@ -73,7 +73,7 @@ def add_dataclass_flags(parser: argparse.ArgumentParser, cls: type, group: str) 
         help_text = docs.get(f.name, "").replace("%", "%%")  # argparse formats help with %
         if base is bool:
             section.add_argument(flag, action=argparse.BooleanOptionalAction, default=default, help=help_text)
-        elif typing.get_origin(base) is dict or base is dict:
+        elif typing.get_origin(base) in (dict, list, tuple) or base is dict:  # JSON: {...} or [...]
             section.add_argument(flag, type=json.loads, default=default, metavar="JSON", help=help_text)
         else:
             section.add_argument(flag, type=base, default=default, help=help_text)

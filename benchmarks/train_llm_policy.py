@@ -61,10 +61,31 @@ class TrainLLMConfig(RunConfig):
     grpo_group: int = field(default=8, metadata={"help": "GRPO rollouts per task"})
     grpo_lr: float = field(default=2e-3, metadata={"help": "GRPO learning rate"})
     grpo_kl: float = field(default=0.0, metadata={"help": "GRPO KL coefficient (reference: the SFT policy)"})
-    eval_tasks: int = field(default=64, metadata={"help": "test-split tasks every row is scored on"})
+    eval_tasks: int = field(default=64, metadata={"help": "held-out tasks every row is scored on"})
+    select_on: str = field(default="test", metadata={
+        "help": "'test': train on the train split, score on the test split; 'val': hold out val_fraction of "
+                "the train split (seeded by --seed), train on the rest and score on it, to choose "
+                "hyper-parameters without reading a test task"})
+    val_fraction: float = field(default=0.25, metadata={"help": "share of the train split held out by --select-on val"})
     eval_batch: int = field(default=32, metadata={"help": "episodes generated together"})
     work_dir: str = field(default="runs/train_llm_policy", metadata={"help": "adapters and logs"})
     out: str = field(default="results/train_llm_policy", metadata={"help": "output stem"})
+
+    def __post_init__(self) -> None:
+        if self.select_on not in ("test", "val") or not 0 < self.val_fraction < 1:
+            raise ValueError(f"select_on={self.select_on!r} (use 'test' or 'val') or val_fraction="
+                             f"{self.val_fraction} outside (0, 1)")
+
+    def slices(self) -> tuple[tuple[int, ...] | None, str, tuple[int, ...] | None]:
+        """(train-split task pool of SFT and GRPO, split scored, task indices scored): the whole
+        train split and the test split, or the fit and validation slices of the train split."""
+        if self.select_on == "test":
+            return None, "test", None
+        from benchmarks.routing_validation import split_train
+        from orchestra_env.data import load_frames
+
+        fit, val = split_train(len(load_frames("train")), self.val_fraction, self.seed)
+        return fit, "train", val
 
 
 def small_catalogue() -> dict[str, Any]:
@@ -85,6 +106,7 @@ def sft_config(config: TrainLLMConfig, seed: int, out: str) -> Any:
 
     return SFTConfig(env_kwargs={"split": "train", "max_turns": config.max_turns, "catalogue": small_catalogue()},
                      penalty=config.preset, demonstrators=config.demonstrators, episodes=config.sft_episodes,
+                     task_pool=config.slices()[0],
                      epochs=config.sft_epochs, learning_rate=config.sft_lr, batch_size=config.sft_batch,
                      seed=seed, out=out)
 
@@ -101,32 +123,36 @@ def grpo_config(config: TrainLLMConfig, seed: int, log_dir: str) -> Any:
 
     return GRPOConfig(env_kwargs={"split": "train", "max_turns": config.max_turns, "catalogue": small_catalogue()},
                       penalty=config.preset, reward="env", updates=config.grpo_updates, seed=seed,
+                      task_pool=config.slices()[0],
                       tasks_per_update=config.grpo_tasks, group_size=config.grpo_group,
                       learning_rate=config.grpo_lr, kl_coef=config.grpo_kl, minibatch_size=8,
                       log_dir=log_dir, checkpoint_every=0, quiet=True)
 
 
-def eval_envs(config: TrainLLMConfig, n: int, split: str = "test") -> list[Any]:
+def eval_envs(config: TrainLLMConfig, n: int) -> list[Any]:
     from agents.sft import make_env
 
-    return [make_env(sft_config(config, 0, ""), split=split) for _ in range(n)]
+    return [make_env(sft_config(config, 0, ""), split=config.slices()[1]) for _ in range(n)]
 
 
-def eval_resets(n_available: int, n_tasks: int, seed: int) -> list[dict[str, Any]]:
-    """The task order of :func:`agents.baselines.evaluate` (a seeded permutation, seed + i), so
-    the LLM rows and the demonstrators' rows are paired task by task."""
-    order = np.random.default_rng(seed).permutation(n_available)
-    return [{"seed": seed + i, "options": {"task_index": int(order[i % n_available])}} for i in range(n_tasks)]
+def eval_resets(tasks: Sequence[int], n_tasks: int, seed: int) -> list[dict[str, Any]]:
+    """The task order of :func:`agents.baselines.evaluate` over ``tasks`` (a seeded permutation,
+    seed + i), so the LLM rows and the demonstrators' rows are paired task by task."""
+    order = np.asarray(tasks)[np.random.default_rng(seed).permutation(len(tasks))]
+    return [{"seed": seed + i, "options": {"task_index": int(order[i % len(tasks)])}} for i in range(n_tasks)]
 
 
-def score_policy(policy: Any, envs: Sequence[Any], n_tasks: int, seed: int) -> dict[str, list[float]]:
-    """Per-episode return, correctness and cost of ``policy`` on ``n_tasks`` held-out tasks,
-    generated ``len(envs)`` at a time (:func:`agents.rollout.collect`)."""
+def score_policy(policy: Any, envs: Sequence[Any], n_tasks: int, seed: int,
+                 tasks: Sequence[int] | None = None) -> dict[str, list[float]]:
+    """Per-episode return, correctness and cost of ``policy`` on ``n_tasks`` held-out tasks
+    (of ``tasks``, default all of the env's), generated ``len(envs)`` at a time
+    (:func:`agents.rollout.collect`)."""
     import torch
 
     from agents.rollout import collect
 
-    resets = eval_resets(len(envs[0].unwrapped.tasks), n_tasks, seed)
+    tasks = range(len(envs[0].unwrapped.tasks)) if tasks is None else tasks
+    resets = eval_resets(tasks, n_tasks, seed)
     tools = tuple(envs[0].unwrapped.tools)
     episodes: dict[str, list[float]] = {"reward": [], "correct": [], "cost_usd": [], "valid": []}
     with torch.random.fork_rng(devices=[]):
@@ -147,10 +173,11 @@ def well_formed(traj: Any, tools: Sequence[str]) -> bool:
     return traj.info.get("tool") == "answer" and calls == traj.info.get("turn")
 
 
-def score_router(router: Any, env: Any, n_tasks: int, seed: int) -> dict[str, list[float]]:
+def score_router(router: Any, env: Any, n_tasks: int, seed: int, tasks: Sequence[int] | None = None
+                 ) -> dict[str, list[float]]:
     from agents.baselines import evaluate
 
-    ep = evaluate(router, env, n_tasks=n_tasks, seed=seed)["episodes"]
+    ep = evaluate(router, env, n_tasks=n_tasks, seed=seed, tasks=tasks)["episodes"]
     return {"reward": ep["reward"], "correct": ep["correct"], "cost_usd": ep["cost_usd"]}
 
 
@@ -163,15 +190,16 @@ def train_seed(config: TrainLLMConfig, seed: int, envs: Sequence[Any]) -> list[d
     from agents.sft import warm_start
 
     torch.set_num_threads(1)
+    held = config.slices()[2]
     work = Path(config.work_dir) / f"seed{seed}"
     rows = []
     torch.manual_seed(seed)
     base = LLMPolicy(policy_config(config))
-    rows.append(_row("base", seed, score_policy(base, envs, config.eval_tasks, config.seed)))
+    rows.append(_row("base", seed, score_policy(base, envs, config.eval_tasks, config.seed, held)))
     del base
     t0 = time.perf_counter()
     sft_policy, summary = warm_start(policy_config(config), sft_config(config, seed, str(work / "sft")))
-    rows.append(_row("sft", seed, score_policy(sft_policy, envs, config.eval_tasks, config.seed),
+    rows.append(_row("sft", seed, score_policy(sft_policy, envs, config.eval_tasks, config.seed, held),
                      train_s=time.perf_counter() - t0, sft_loss_first=summary["first_loss"],
                      sft_loss_last=summary["last_loss"]))
     del sft_policy
@@ -179,7 +207,7 @@ def train_seed(config: TrainLLMConfig, seed: int, envs: Sequence[Any]) -> list[d
     policy = LLMPolicy(policy_config(config, start_from=str(work / "sft")))
     history = GRPO(policy, grpo_config(config, seed, str(work / "grpo"))).train()
     train_reward = [m["reward/mean"] for m in history]
-    rows.append(_row("sft+grpo", seed, score_policy(policy, envs, config.eval_tasks, config.seed),
+    rows.append(_row("sft+grpo", seed, score_policy(policy, envs, config.eval_tasks, config.seed, held),
                      train_s=time.perf_counter() - t0, grpo_train_reward_first=float(np.mean(train_reward[:3])),
                      grpo_train_reward_last=float(np.mean(train_reward[-3:]))))
     return rows
@@ -206,7 +234,7 @@ def run(config: TrainLLMConfig) -> list[dict[str, Any]]:
     world = fit_bayes_world(sft_config(config, 0, ""))
     for k, name in enumerate(config.demonstrators.split(",")):
         rows.append(_row(f"demo:{name}", None, score_router(make_demonstrator(name, k, world), envs[0],
-                                                             config.eval_tasks, config.seed)))
+                                                             config.eval_tasks, config.seed, config.slices()[2])))
     for seed in config.seeds:
         t0 = time.perf_counter()
         rows += train_seed(config, seed, envs)
@@ -260,7 +288,10 @@ def markdown(rows: Sequence[Mapping[str, Any]], config: TrainLLMConfig) -> str:
     seeds = sorted({r["seed"] for r in rows if r["seed"] is not None})
     n = rows[0]["n"] if rows else 0
     c = config
-    lines = [f"FRAMES-v0 test split ({n} tasks, paired), max_turns {c.max_turns}, {len(SMALL_MENU)}-call menu, "
+    scored = ("test split" if c.select_on == "test" else
+              f"validation slice of the train split ({c.val_fraction:g} held out at seed {c.seed}; SFT and GRPO "
+              "drew from the rest)")
+    lines = [f"FRAMES-v0 {scored} ({n} tasks, paired), max_turns {c.max_turns}, {len(SMALL_MENU)}-call menu, "
              f"{c.preset} reward; `{c.model}` (random weights) with LoRA; seeds {seeds}. SFT: "
              f"{c.sft_episodes} train episodes per demonstrator ({c.demonstrators}), {c.sft_epochs:g} epochs; "
              f"GRPO: {c.grpo_updates} updates x {c.grpo_tasks} tasks x {c.grpo_group} rollouts, env reward. "
