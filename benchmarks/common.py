@@ -395,7 +395,7 @@ def run_recorded(name: str, config: Any, run: Callable[[Any], list[dict[str, Any
     record.finish(started)
     paths = list(write_result(config.out, rows, record))
     if markdown is not None:
-        md_path = Path(config.out).with_suffix(".md")
+        md_path = result_path(config.out, ".md")
         md_path.write_text(markdown(rows) + "\n" + provenance(record, Path(config.out).name) + "\n")
         paths.append(md_path)
     return rows, record, paths
@@ -416,7 +416,7 @@ def record_and_print(name: str, config: Any, run: Callable[[Any], list[dict[str,
     """The shared tail of a benchmark's ``main``: a recorded run (``<out>.json/.csv/.md`` with
     provenance), then its markdown on stdout."""
     rows, record, paths = run_recorded(name, config, run, markdown=markdown)
-    print(Path(config.out).with_suffix(".md").read_text())
+    print(result_path(config.out, ".md").read_text())
     print(f"wrote {', '.join(map(str, paths))} ({record.duration_s:.0f} s)")
     return rows
 
@@ -430,10 +430,21 @@ def provenance(record: RunRecord, stem: str) -> str:
             f"{where}{load} · {record.created_at[:10]} · {record.duration_s:.0f} s</small>")
 
 
+RESULT_SUFFIXES = (".csv", ".json", ".md", ".png")
+
+
+def result_path(stem: str | Path, suffix: str) -> Path:
+    """``<stem><suffix>``, where only a result suffix of ``stem`` is replaced: a dot inside an
+    output stem (``runs/lr2.5e-4``) is part of its name, which ``Path.with_suffix`` would cut."""
+    stem = Path(stem)
+    if stem.suffix in RESULT_SUFFIXES:
+        stem = stem.with_suffix("")
+    return stem.with_name(stem.name + suffix)
+
+
 def write_result(stem: str | Path, rows: Sequence[Mapping[str, Any]], record: RunRecord) -> tuple[Path, Path]:
     """Write ``<stem>.csv`` and ``<stem>.json``; return their paths."""
     stem = Path(stem)
-    stem = stem.with_suffix("") if stem.suffix in (".csv", ".json") else stem
     stem.parent.mkdir(parents=True, exist_ok=True)
     meta = asdict(record)
     buffer = io.StringIO()
@@ -442,7 +453,7 @@ def write_result(stem: str | Path, rows: Sequence[Mapping[str, Any]], record: Ru
     writer.writeheader()
     for row in rows:
         writer.writerow({k: _cell(v) for k, v in row.items()})
-    csv_path, json_path = stem.with_suffix(".csv"), stem.with_suffix(".json")
+    csv_path, json_path = result_path(stem, ".csv"), result_path(stem, ".json")
     csv_path.write_text(buffer.getvalue())
     json_path.write_text(json.dumps({"record": meta, "rows": _jsonable(list(rows))}, indent=2, sort_keys=True) + "\n")
     return csv_path, json_path
@@ -461,7 +472,7 @@ def markdown_table(rows: Sequence[Mapping[str, Any]], columns: Sequence[str] | N
 def read_result(path: str | Path) -> dict[str, Any]:
     """``{"record": ..., "rows": [...]}`` from a result's ``.json`` (or its stem / ``.csv``)."""
     path = Path(path)
-    return json.loads(path.with_suffix(".json").read_text())
+    return json.loads(result_path(path, ".json").read_text())
 
 
 def compare_results(a: str | Path, b: str | Path, ignore: Sequence[str] = VOLATILE_FIELDS) -> list[str]:
@@ -508,7 +519,7 @@ def log_x(ax: Any) -> None:
 
 def save_figure(fig: Any, path: str | Path, record: RunRecord) -> Path:
     """Save as PNG with the run record in the file's metadata (``Description``)."""
-    path = Path(path).with_suffix(".png")
+    path = result_path(path, ".png")
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.tight_layout()
     fig.savefig(path, dpi=110, metadata={"Description": json.dumps(asdict(record), sort_keys=True)})

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Sequence
 
-from benchmarks.common import BenchConfig, markdown_table, progress, run_recorded
+from benchmarks.common import BenchConfig, markdown_table, progress, result_path, run_recorded
 
 
 class Timed:
@@ -122,7 +122,7 @@ def main(argv: Sequence[str] | None = None, config: ThroughputConfig | None = No
 
     config = config or parse_config(argv, ThroughputConfig(), __doc__, _extra)
     rows, record, paths = run_recorded("env_throughput", config, run)
-    md_path = Path(config.out).with_suffix(".md")
+    md_path = result_path(config.out, ".md")
     md_path.write_text(markdown_table(rows))
     for r in rows:
         parts = ", ".join(f"{k.removeprefix('share_tool/')} {100 * v:.1f}%" for k, v in r.items()

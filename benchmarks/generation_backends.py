@@ -33,7 +33,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Sequence
 
-from benchmarks.common import BenchConfig, markdown_table, run_recorded
+from benchmarks.common import BenchConfig, markdown_table, result_path, run_recorded
 
 
 @dataclass
@@ -171,7 +171,7 @@ def main(argv: Sequence[str] | None = None, config: BackendsConfig | None = None
 
     config = config or parse_config(argv, BackendsConfig(), __doc__, extra)
     rows, record, paths = run_recorded("generation_backends", config, run)
-    md = Path(config.out).with_suffix(".md")
+    md = result_path(config.out, ".md")
     load = f", {record.cpus} CPUs, load average {record.load_avg[0]:.1f} at the start" if record.load_avg else ""
     md.write_text(f"Generation backends: commit {record.git_commit}, seed {record.seed}, "
                   f"{record.duration_s:.0f} s run{load}.\n\n"

@@ -27,7 +27,7 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from benchmarks.common import BenchConfig, markdown_table, run_recorded
+from benchmarks.common import BenchConfig, markdown_table, result_path, run_recorded
 
 METRICS = ("task_success", "step_success", "gold_nll", "cost_usd", "seconds")
 T95 = {1: 12.706, 2: 4.303, 3: 3.182, 4: 2.776, 5: 2.571, 6: 2.447, 7: 2.365, 8: 2.306, 9: 2.262}
@@ -148,7 +148,7 @@ def paired(rows: list[dict[str, Any]], metric: str, baseline: str = "independent
 
 
 def write_markdown(b: MoatBench, rows: list[dict[str, Any]], record: Any) -> Path:
-    path = Path(b.out).with_suffix(".md")
+    path = result_path(b.out, ".md")
     table = markdown_table(summary(rows), ["split", "method", "seeds", "episodes", *METRICS])
     config = b.recorded()
     path.write_text(

@@ -36,7 +36,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from benchmarks.common import BenchConfig, markdown_table, run_recorded
+from benchmarks.common import BenchConfig, markdown_table, result_path, run_recorded
 
 Episode = list[tuple[str | None, float]]  # (endpoint or None for a local tool, latency_s) per step
 
@@ -207,7 +207,7 @@ def main(argv: Sequence[str] | None = None, config: ScalingConfig | None = None)
 
     config = config or parse_config(argv, ScalingConfig(), __doc__, _extra)
     rows, record, paths = run_recorded("rollout_scaling", config, run)
-    md = Path(config.out).with_suffix(".md")
+    md = result_path(config.out, ".md")
     parts = [f"Rollout scaling: commit {record.git_commit}, seed {record.seed}, {record.duration_s:.0f} s run.\n"]
     for kind in ("measured", "recording", "simulated"):
         parts.append(f"*{kind}*\n\n" + markdown_table([r for r in rows if r["kind"] == kind]) + "\n")

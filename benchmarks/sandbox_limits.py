@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
-from benchmarks.common import BenchConfig, markdown_table, run_recorded
+from benchmarks.common import BenchConfig, markdown_table, result_path, run_recorded
 from orchestra_env.tools.sandbox import SubprocessSandbox, available_isolations
 
 HOSTILE = Path(__file__).resolve().parent / "data" / "hostile"  # shipped; tests/hostile links here
@@ -280,7 +280,7 @@ def main(argv: Sequence[str] | None = None) -> list[dict[str, Any]]:
     config = parse_config(argv, SandboxLimitsConfig(), __doc__, _extra)
     print(f"euid {os.geteuid()}, {os.cpu_count()} cpus, load {os.getloadavg()[0]:.1f}")
     rows, record, paths = run_recorded("sandbox_limits", config, run)
-    md = Path(config.out).with_suffix(".md")
+    md = result_path(config.out, ".md")
     md.write_text(markdown_table(rows))
     for r in rows:
         print(f"{r['path']:5} empty run p50 {r['empty_p50_ms']:.1f} ms, p90 {r['empty_p90_ms']:.1f} ms; "

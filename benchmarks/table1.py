@@ -21,10 +21,8 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from benchmarks.stats import bootstrap_mean, wilson
-from benchmarks.common import (
-    run_recorded,
-    BenchConfig, RunRecord, log_x, new_figure, parse_config, progress, run_cell, save_figure, select_envs,
-)
+from benchmarks.common import (BenchConfig, RunRecord, log_x, new_figure, parse_config, progress,
+                               result_path, run_cell, run_recorded, save_figure, select_envs)
 
 DEFAULT_ENVS = ("HLE", "FRAMES", "tau2-airline", "tau2-retail", "tau2-telecom")
 DEFAULT_POLICIES = ("random", "cheapest", "heuristic", "strongest", "prompted", "prompted:model=gpt-5",
@@ -115,7 +113,7 @@ def plot(rows: Sequence[dict[str, Any]], path: str | Path, record: RunRecord) ->
 def main(argv: Sequence[str] | None = None, config: Table1Config | None = None) -> list[dict[str, Any]]:
     config = config or parse_config(argv, Table1Config(), __doc__)
     rows, record, paths = run_recorded("table1", config, run)
-    md_path = Path(config.out).with_suffix(".md")
+    md_path = result_path(config.out, ".md")
     md_path.write_text(wide_markdown(rows))
     png_path = plot(rows, config.out, record)
     print(wide_markdown(rows))

@@ -16,10 +16,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Sequence
 
-from benchmarks.common import (
-    run_recorded, parse_policy,
-    BenchConfig, RunRecord, new_figure, parse_config, progress, run_cell, save_figure, select_envs,
-)
+from benchmarks.common import (BenchConfig, RunRecord, new_figure, parse_config, parse_policy, progress,
+                               result_path, run_cell, run_recorded, save_figure, select_envs)
 from benchmarks.stats import wilson
 
 
@@ -116,7 +114,7 @@ def main(argv: Sequence[str] | None = None, config: ToolUseConfig | None = None)
     config = config or parse_config(argv, ToolUseConfig(), __doc__)
     rows, record, paths = run_recorded("tool_use", config, run)
     png_path = plot(rows, config.out, record)
-    md_path = Path(config.out).with_suffix(".md")
+    md_path = result_path(config.out, ".md")
     md_path.write_text(markdown(rows))
     print(markdown(rows))
     print(f"wrote {', '.join(map(str, paths))}, {md_path}, {png_path} ({record.duration_s:.0f} s)")

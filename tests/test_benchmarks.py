@@ -13,7 +13,8 @@ sys.path.insert(0, str(ROOT))
 
 from benchmarks import budget_curves, env_throughput, table1, tool_use  # noqa: E402
 from benchmarks.common import (  # noqa: E402
-    VOLATILE_FIELDS, RunRecord, compare_results, make_policy, parse_policy, read_result, select_envs, write_result,
+    VOLATILE_FIELDS, RunRecord, compare_results, make_policy, parse_policy, read_result, result_path, select_envs,
+    write_result,
 )
 
 pytest.importorskip("matplotlib")
@@ -64,6 +65,15 @@ def test_record_says_how_to_repeat_the_run(tmp_path):
         assert stored["git_commit"] == head.stdout.strip()
     line = (tmp_path / "t.csv").read_text().splitlines()[0]
     assert json.loads(line.removeprefix("# run: "))["seed"] == 0
+
+
+def test_a_dot_in_an_output_stem_is_kept(tmp_path):
+    # Path.with_suffix would write runs/lr2.json for the stem runs/lr2.5e-4, and lr2.5e-3 would overwrite it
+    record = RunRecord.start("table1", small_table(tmp_path / "x"))
+    paths = write_result(tmp_path / "lr2.5e-4", [{"value": 1.0}], record)
+    assert [p.name for p in paths] == ["lr2.5e-4.csv", "lr2.5e-4.json"]
+    assert read_result(tmp_path / "lr2.5e-4")["rows"] == [{"value": 1.0}]
+    assert result_path(tmp_path / "t.json", ".md") == tmp_path / "t.md"
 
 
 def test_compare_results_ignores_only_volatile_fields(tmp_path):
