@@ -1,0 +1,34 @@
+"""The validation table picks the run with the largest SFT+GRPO gain and refuses a test-split run."""
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from benchmarks.train_llm_selection import SelectionConfig, run
+
+
+def _run(tmp_path, name, lr, grpo_rewards, select_on="val"):
+    rows = []
+    for seed, extra in zip((0, 1), grpo_rewards):
+        for policy, rewards in (("sft", [0.1, 0.2, 0.3]), ("sft+grpo", [0.1 + extra, 0.2 + extra, 0.3 + extra])):
+            rows.append({"policy": policy, "seed": seed, "n": 3, "reward": sum(rewards) / 3, "accuracy": 0.5,
+                         "cost_usd": 0.01, "valid_share": 1.0, "episode_rewards": rewards,
+                         "pooled_lo": 0.0, "pooled_hi": 1.0})
+    path = tmp_path / f"{name}.json"
+    path.write_text(json.dumps({"record": {"git_commit": "abc", "git_dirty": False,
+                                           "config": {"select_on": select_on, "grpo_lr": lr, "grpo_kl": 0.0,
+                                                      "grpo_updates": 30}}, "rows": rows}))
+    return str(path)
+
+
+def test_the_largest_mean_gain_is_chosen(tmp_path):
+    runs = [_run(tmp_path, "small", 1e-3, (0.02, 0.04)), _run(tmp_path, "large", 5e-4, (0.2, 0.1))]
+    rows = {r["run"]: r for r in run(SelectionConfig(runs=runs))}
+    assert rows["large"]["chosen"] and not rows["small"]["chosen"]
+    assert rows["large"]["gain"] == pytest.approx(0.15) and rows["small"]["gain"] == pytest.approx(0.03)
+
+
+def test_a_run_scored_on_the_test_split_is_refused(tmp_path):
+    with pytest.raises(ValueError, match="not a validation run"):
+        run(SelectionConfig(runs=[_run(tmp_path, "t", 1e-3, (0.1, 0.1), select_on="test")]))
