@@ -56,8 +56,28 @@ def _yaml(package: str, name: str) -> dict[str, Any]:
     return yaml.safe_load(resources.files(package).joinpath(name).read_text()) or {}
 
 
-def write_world(directory: str | Path, unseen: bool, n_describe: int = 60, seed: int = 0) -> dict[str, Any]:
-    """Write one world's calibration and described catalogue; return its ``gym.make`` kwargs."""
+def vary_catalogue(cat: dict[str, Any], variant: int, seed: int) -> None:
+    """A training variant of the seen catalogue, in place: every model's per-token prices times a
+    factor drawn log-uniformly in [1/4, 4], and half of the reasoner and answer aliases dropped
+    (at least one of each role kept). A router trained across variants cannot score an alias by
+    who it is; it has to read what the description says (price, stated accuracy)."""
+    rng = np.random.default_rng([seed, variant])
+    for model, card in cat["models"].items():
+        factor = float(np.exp(rng.uniform(np.log(0.25), np.log(4.0))))
+        cat["models"][model] = {**card, **{k: card[k] * factor for k in PRICE_KEYS if k in card}}
+    aliases = dict(cat["aliases"])
+    for role in ("reasoner", "answer"):
+        names = sorted(a for a, v in aliases.items() if v.get("role") == role)
+        drop = rng.choice(names, size=len(names) // 2, replace=False) if len(names) > 1 else []
+        for name in drop:
+            aliases.pop(str(name))
+    cat["aliases"] = aliases
+
+
+def write_world(directory: str | Path, unseen: bool, n_describe: int = 60, seed: int = 0,
+                variant: int | None = None) -> dict[str, Any]:
+    """Write one world's calibration and described catalogue (a training ``variant`` of the seen
+    one: :func:`vary_catalogue`); return its ``gym.make`` kwargs."""
     from orchestra_env.data.frames import load_frames
     from orchestra_env.experts.describe import describe, measure, sample_tasks
     from orchestra_env.experts.simulated import Calibration, SimulatedExpert, deep_merge
@@ -65,7 +85,7 @@ def write_world(directory: str | Path, unseen: bool, n_describe: int = 60, seed:
 
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
-    tag = "unseen" if unseen else "seen"
+    tag = ("unseen" if unseen else "seen") + ("" if variant is None else f"_variant{variant}")
     cal = deep_merge(_yaml("orchestra_env.experts", "calibration.yaml"), _yaml("orchestra_env.experts", "fitted.yaml"))
     cat = _yaml("orchestra_env", "data/catalogue.yaml")
     if unseen:
@@ -75,6 +95,8 @@ def write_world(directory: str | Path, unseen: bool, n_describe: int = 60, seed:
             card = cat["models"][model]
             cat["models"][model] = {**card, **{k: card[k] * factor for k in PRICE_KEYS if k in card}}
         cat["aliases"] = {**cat["aliases"], **NEW_ALIASES}
+    elif variant is not None:
+        vary_catalogue(cat, variant, seed)
     cal_path, cat_path = directory / f"calibration_{tag}.yaml", directory / f"catalogue_{tag}.yaml"
     cal_path.write_text(yaml.safe_dump(cal, sort_keys=False))
     catalogue = Catalogue.from_dict(cat)
@@ -108,6 +130,10 @@ class UnseenConfig(RunConfig):
     steps: int = field(default=600, metadata={"help": "training env steps of each description-router run (600: a 3-seed run fits ~20 min on 2 loaded cores)"})
     seeds: list[int] = field(default_factory=lambda: [0, 1, 2], metadata={"help": "router seeds", "type": int})
     fit_tasks: int = field(default=20, metadata={"help": "train tasks of the Bayes routers' evidence estimates"})
+    train_variants: int = field(default=0, metadata={
+        "help": "catalogue variants the router trains on, round-robin in chunks of chunk_steps (vary_catalogue: "
+                "prices x [1/4, 4], half the reasoner/answer aliases dropped); 0: the seen catalogue only"})
+    chunk_steps: int = field(default=100, metadata={"help": "env steps per variant before the next (train_variants > 0)"})
     out: str = field(default="results/unseen_tools", metadata={"help": "output stem"})
 
 
@@ -123,8 +149,6 @@ def run(config: UnseenConfig) -> list[dict[str, Any]]:
 
     from agents.baselines import evaluate
     from agents.bayes_router import BayesRouter, fit_world
-    from agents.description_router import DescriptionRouter
-    from agents.routers import RouterConfig, train_router
     from agents.routing_view import RoutingView, routing_policy
     from benchmarks.routing import view_episodes
 
@@ -142,11 +166,9 @@ def run(config: UnseenConfig) -> list[dict[str, Any]]:
                 res = evaluate(policy, tests[name].env, n_tasks=n, seed=config.seed)
                 label = policy if isinstance(policy, str) else "bayes"
                 rows.append(_row(label, name, res["episodes"], model_use=res["model_use"]))
+        variants = [write_world(tmp, False, seed=config.seed, variant=k) for k in range(config.train_variants)]
         for seed in config.seeds:
-            rc = RouterConfig(seed=seed, updates=10**9, max_env_steps=config.steps)
-            envs = [RoutingView(make_env("train", worlds["seen"], preset=config.preset)) for _ in range(rc.group_size)]
-            router = DescriptionRouter(seed=seed).bind(envs[0])
-            router, _ = train_router(envs, rc, router=router)
+            router = train_description_router(config, seed, variants or [worlds["seen"]])
             for name, view in tests.items():
                 router.bind(view)
                 picks: dict[str, int] = {}
@@ -163,6 +185,29 @@ def run(config: UnseenConfig) -> list[dict[str, Any]]:
                 rows.append(_row("description_router", name, ep, seed=seed, picks=picks,
                                  new_alias_share=new / max(1, sum(picks.values()))))
     return rows
+
+
+def train_description_router(config: UnseenConfig, seed: int, worlds: Sequence[Mapping[str, Any]]) -> Any:
+    """Our GRPO on the train split: on the one world for ``config.steps`` env steps, or round-robin
+    over several, ``config.chunk_steps`` each (a fresh optimiser and task draw per chunk, the
+    router's weights carried over), until ``config.steps`` in all."""
+    from agents.description_router import DescriptionRouter
+    from agents.routers import RouterConfig, train_router
+    from agents.routing_view import RoutingView
+
+    group = RouterConfig().group_size
+    views = [[RoutingView(make_env("train", w, preset=config.preset)) for _ in range(group)] for w in worlds]
+    router = DescriptionRouter(seed=seed)
+    chunk = config.steps if len(worlds) == 1 else config.chunk_steps
+    done, k = 0, 0
+    while done < config.steps:
+        envs = views[k % len(views)]
+        rc = RouterConfig(seed=seed if len(views) == 1 else seed * 10_000 + k, updates=10**9,
+                          max_env_steps=min(chunk, config.steps - done))
+        router, history = train_router(envs, rc, router=router.bind(envs[0]))
+        done += int(history[-1]["env_steps"]) if history else chunk
+        k += 1
+    return router
 
 
 def markdown(rows: Sequence[Mapping[str, Any]]) -> str:
@@ -191,7 +236,9 @@ def main(argv: Sequence[str] | None = None, config: UnseenConfig | None = None) 
     config = config or parse_run_config(argv, UnseenConfig(), __doc__)
     return record_and_print("unseen_tools", config, run, lambda rows: (
         f"FRAMES-v0 test split, {config.preset}, max_turns 4; description router trained {config.steps} env steps "
-        "per seed on the seen catalogue.\n\n" + markdown(rows)))
+        + ("per seed on the seen catalogue" if not config.train_variants else
+           f"per seed on {config.train_variants} variants of the seen catalogue ({config.chunk_steps} steps each in turn)")
+        + ".\n\n" + markdown(rows)))
 
 
 if __name__ == "__main__":

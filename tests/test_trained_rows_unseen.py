@@ -79,3 +79,38 @@ def test_item_numbers_read_role_price_and_stated_accuracy(unseen):
     assert list(nums[:3]) == [0.0, 0.0, 1.0]
     assert nums[3] == pytest.approx(np.log10(0.3 + 1.2 + 1e-3))
     assert 0.0 <= nums[5] <= 1.0
+
+
+def test_training_variants_reprice_and_drop_aliases_but_keep_every_role(tmp_path):
+    from importlib import resources
+
+    import yaml
+
+    from benchmarks.unseen_tools import vary_catalogue
+
+    shipped = yaml.safe_load(resources.files("orchestra_env").joinpath("data/catalogue.yaml").read_text())
+    seen_roles = {v["role"] for v in shipped["aliases"].values()}
+    variants = []
+    for k in range(3):
+        cat = yaml.safe_load(yaml.safe_dump(shipped))
+        vary_catalogue(cat, k, seed=0)
+        variants.append(cat)
+        assert {v["role"] for v in cat["aliases"].values()} == seen_roles
+        for role in ("reasoner", "answer"):
+            before = [a for a, v in shipped["aliases"].items() if v["role"] == role]
+            after = [a for a, v in cat["aliases"].items() if v["role"] == role]
+            assert len(after) == len(before) - len(before) // 2 and set(after) <= set(before)
+        for model, card in cat["models"].items():
+            if "price_in" in card:
+                factor = card["price_in"] / shipped["models"][model]["price_in"]
+                assert 0.25 <= factor <= 4.0
+                assert card["price_out"] == pytest.approx(shipped["models"][model]["price_out"] * factor)
+        Catalogue.from_dict(cat)  # still a valid catalogue
+    assert len({tuple(sorted(v["aliases"])) for v in variants}) > 1  # the variants differ in their menus
+    again = yaml.safe_load(yaml.safe_dump(shipped))
+    vary_catalogue(again, 0, seed=0)
+    assert again == variants[0]  # seeded
+    world = write_world(tmp_path, unseen=False, n_describe=12, variant=1)
+    view = RoutingView(make_env("train", world), embed=_hash_embed)
+    assert set(view.unwrapped.catalogue.aliases) == set(variants[1]["aliases"])
+    view.close()
