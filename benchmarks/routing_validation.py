@@ -38,6 +38,15 @@ VARIANTS: dict[str, tuple[str, int, dict[str, Any]]] = {
                                                                              "tasks_per_update": 4}),
     "grpo preference, entropy 0.05 lr 5e-4, 1000 steps": ("minilm_router", 1000, {
         "reward": "preference", "entropy_coef": 0.05, "learning_rate": 5e-4}),
+    "grpo 4 tasks/update, 1000 steps": ("minilm_router", 1000, {"tasks_per_update": 4}),
+    "grpo entropy 0.1, 4 tasks/update, 1000 steps": ("minilm_router", 1000, {"entropy_coef": 0.1,
+                                                                            "tasks_per_update": 4}),
+    "grpo entropy 0.05, 4 tasks/update, 4 epochs, 1000 steps": ("minilm_router", 1000, {
+        "entropy_coef": 0.05, "tasks_per_update": 4, "epochs": 4}),
+    "grpo entropy 0.05, 4 tasks/update, lr 2e-3, 1000 steps": ("minilm_router", 1000, {
+        "entropy_coef": 0.05, "tasks_per_update": 4, "learning_rate": 2e-3}),
+    "grpo entropy 0.05, group 16, 1000 steps": ("minilm_router", 1000, {"entropy_coef": 0.05, "group_size": 16}),
+    "grpo entropy 0.05, 1 epoch, 1000 steps": ("minilm_router", 1000, {"entropy_coef": 0.05, "epochs": 1}),
     "ppo default, 1000 steps": ("sb3_ppo", 1000, {}),
     "ppo default, 2000 steps": ("sb3_ppo", 2000, {}),
 }
