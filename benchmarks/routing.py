@@ -11,6 +11,9 @@ Every policy acts on FRAMES-v0 (simulated pool, ``max_turns`` turns) under a
 * learners, trained on the train split at equal env steps, one row per seed:
   ``minilm_router`` (frozen MiniLM features, our GRPO with group-relative advantages),
   ``minilm_lora_router`` (MiniLM + LoRA, same GRPO) and ``sb3_ppo`` (SB3 PPO on ``RoutingView``).
+  ``minilm_router`` trains under :data:`TUNED`'s per-preset RouterConfig overrides where it has
+  some (chosen on benchmarks.routing_validation, never on the test split; ``--no-tuned``: none),
+  recorded in the config and on each of its rows.
 
 Optionally (``--table1``) the reproduced Table 1's ``all_tools`` prompted orchestrators on
 FRAMES are run (benchmarks/reproduce_table1.run_cell, whole test split) so that each trained
@@ -49,10 +52,29 @@ LEARNERS = ("minilm_router", "minilm_lora_router", "sb3_ppo")
 # still lend its learner rows: which learners run (a kept row is one learner's own training at the
 # same seeds, steps and presets), how the run is carried out, and the Bayes router's fit (the
 # learners never see the Bayes router; its row is recomputed). Anything else refuses the resume.
-RESUME_MAY_DIFFER = ("learners", "workers", "resume_from", "resume_only", "table1", "fit_tasks", "fit_cost_tasks")
+# ``tuned``/``router_overrides`` (the RouterConfig overrides, :data:`TUNED`) may differ too because
+# they are checked per row instead: a kept learner row counts as finished only when the overrides it
+# was trained under (``row["router_overrides"]``, none if absent) are the ones this run would use
+# for its (learner, preset); any other is trained again (:func:`router_overrides`).
+RESUME_MAY_DIFFER = ("learners", "workers", "resume_from", "resume_only", "table1", "fit_tasks", "fit_cost_tasks",
+                     "tuned", "router_overrides")
 # Recomputed rows that may differ from a resumed run's: they depend on the router's code and fit,
 # not on the env the learners were trained and scored in.
 REFERENCE_MAY_DIFFER = ("bayes",)
+# Per-preset RouterConfig overrides of ``minilm_router`` (frozen MiniLM + GRPO), chosen by greedy
+# reward on benchmarks.routing_validation's held-out slice of the *train* split (never the test
+# split; results/routing_validation.md) against the collapse onto the cheapest answer that
+# RouterConfig's defaults showed under these presets at 1000 env steps (issue 11). The other
+# presets and the LoRA router keep RouterConfig's defaults (their recorded rows stay valid).
+# Picked per preset by the highest mean validation reward over 6 seeds, among eleven variants
+# (results/routing_validation.md at commit a7d02b0): cost-first 0.015 with four tasks per update
+# (defaults 0.012, Bayes 0.029); speed-first -0.0799 with four tasks per update and entropy 0.05
+# (four tasks alone -0.0801, defaults -0.099, Bayes -0.069). The margins are small against the
+# spread over seeds: the learners settle on one of a few plans per seed.
+TUNED: dict[str, dict[str, Any]] = {
+    "cost-first": {"tasks_per_update": 4},
+    "speed-first": {"tasks_per_update": 4, "entropy_coef": 0.05},
+}
 TABLE1_MODELS = ("Qwen3-8B", "Llama-Nemotron-49B", "Llama-3.3-70B", "Qwen3-235B-A22B", "Claude-Opus-4.1", "GPT-5")
 
 
@@ -78,6 +100,8 @@ class RoutingConfig(RunConfig):
     fit_cost_tasks: int = field(default=0, metadata={
         "help": "train tasks of its cost/latency estimates (0: all fit tasks; few bias its plan low, see fit_world)"})
     table1: bool = field(default=False, metadata={"help": "also run Table 1's all_tools rows on FRAMES"})
+    tuned: bool = field(default=True, metadata={
+        "help": "train minilm_router under TUNED's per-preset RouterConfig overrides (--no-tuned: the defaults)"})
     out: str = field(default="results/routing", metadata={"help": "output stem"})
 
     def __post_init__(self) -> None:
@@ -88,6 +112,15 @@ class RoutingConfig(RunConfig):
         missing = sorted(set(self.learner_presets) - set(self.presets))
         if missing:
             raise ValueError(f"learner presets {missing} must also be in --presets (their Bayes row is the reference)")
+
+    def recorded(self) -> dict[str, Any]:
+        """The config, with the RouterConfig overrides ``tuned`` stands for (what the learners trained under)."""
+        return {**super().recorded(), "router_overrides": TUNED if self.tuned else {}}
+
+
+def router_overrides(name: str, preset: str, config: RoutingConfig) -> dict[str, Any]:
+    """RouterConfig fields this run sets for learner ``name`` under ``preset`` (beyond its defaults)."""
+    return dict(TUNED.get(preset, {})) if config.tuned and name == "minilm_router" else {}
 
 
 def text_env(split: str, preset: str, max_turns: int) -> Any:
@@ -137,7 +170,8 @@ def train_learner(name: str, preset: str, config: RoutingConfig, seed: int, test
     from agents.routers import RouterConfig, train_router
 
     encoder = {"minilm_router": "frozen", "minilm_lora_router": "lora"}[name]
-    rc = RouterConfig(seed=seed, updates=10**9, max_env_steps=config.steps, encoder=encoder)
+    rc = RouterConfig(seed=seed, updates=10**9, max_env_steps=config.steps, encoder=encoder,
+                      **router_overrides(name, preset, config))
     envs = [make_view("train", preset, config.max_turns) for _ in range(rc.group_size)]
     router, history = train_router(envs, rc)
     for env in envs:
@@ -158,8 +192,9 @@ def learner_row(job: tuple[str, str, int, RoutingConfig]) -> dict[str, Any]:
     train_s = time.perf_counter() - t0
     ep = view_episodes(test_view, act, eval_n(config, test_view), config.seed)
     test_view.close()
+    tuned = {"router_overrides": router_overrides(name, preset, config)} if name != "sb3_ppo" else {}
     return summarise(name, preset, ep, seed=seed, env_steps=steps, train_s=round(train_s, 1),
-                     episode_rewards=ep["reward"])
+                     episode_rewards=ep["reward"], **tuned)
 
 
 def eval_n(config: RoutingConfig, env: Any) -> int:
@@ -210,7 +245,7 @@ def run(config: RoutingConfig) -> list[dict[str, Any]]:
     if config.table1:
         rows += table1_rows(config, world)
         _checkpoint(config, rows)
-    finished = {(r["policy"], r["preset"], r["seed"]) for r in kept if "seed" in r}
+    finished = _finished(kept, config)
     rows += [r for r in kept if (r.get("policy"), r["preset"], r.get("seed")) in finished
              and r["preset"] in config.learner_presets and r["policy"] in config.learners and r["seed"] in config.seeds]
     jobs = [(name, preset, seed, config) for preset in config.learner_presets for name in config.learners
@@ -259,6 +294,13 @@ def _resumed(config: RoutingConfig) -> tuple[list[dict[str, Any]], list[dict[str
     rows = data["rows"]
     kept = [{**r, "commit": r.get("commit", record["git_commit"])} for r in rows if "seed" in r]
     return kept, [r for r in rows if "seed" not in r and r["preset"] != "table1"]
+
+
+def _finished(kept: Sequence[Mapping[str, Any]], config: RoutingConfig) -> set[tuple[str, str, int]]:
+    """(learner, preset, seed) of the kept learner rows trained as this run would train them: under
+    the RouterConfig overrides :func:`router_overrides` gives (none where a row records none)."""
+    return {(r["policy"], r["preset"], r["seed"]) for r in kept if "seed" in r
+            and r.get("router_overrides", {}) == router_overrides(r["policy"], r["preset"], config)}
 
 
 def _same_world(preset: str, rows: Sequence[Mapping[str, Any]], reference: Sequence[Mapping[str, Any]]) -> None:
@@ -346,7 +388,8 @@ def goals(rows: Sequence[Mapping[str, Any]], target: float = 0.95) -> list[str]:
                 continue
             g_norm = np.array([normalised(r["reward"], bayes["reward"], rand) for r in grpo])
             g_ep = seed_mean_episodes(grpo)
-            cells = [name, f"{bayes['reward']:.3f}",
+            tuned = grpo[0].get("router_overrides")
+            cells = [name + (f" ({overrides_text(tuned)})" if tuned else ""), f"{bayes['reward']:.3f}",
                      f"{g_norm.mean():.2f} ± {g_norm.std(ddof=1) if len(g_norm) > 1 else 0:.2f}",
                      paired_gap(g_ep, bayes["episode_rewards"])]
             beats = "n/a"
@@ -365,6 +408,11 @@ def goals(rows: Sequence[Mapping[str, Any]], target: float = 0.95) -> list[str]:
                     "episodes of the seed-averaged learner.", ""]
 
 
+def overrides_text(overrides: Mapping[str, Any]) -> str:
+    """``entropy_coef=0.1, learning_rate=0.0005``: a row's RouterConfig overrides."""
+    return ", ".join(f"{k}={v}" for k, v in sorted(overrides.items()))
+
+
 def kept_note(rows: Sequence[Mapping[str, Any]]) -> str:
     """Which learner rows a resume kept from a recorded run, and their commits (empty: none kept)."""
     kept: dict[str, set[str]] = {}
@@ -377,7 +425,8 @@ def kept_note(rows: Sequence[Mapping[str, Any]]) -> str:
     trained = any("seed" in r and not r.get("commit") for r in rows)
     return (f" Learner rows kept from the recorded run (--resume-from: same config but the learners and the Bayes "
             f"router's fit, and this run's oracle and baseline rows came out identical to that run's; the Bayes "
-            f"rows are this run's): {groups}." + (" The other learner rows trained in this run." if trained else ""))
+            f"rows are this run's; a row trained under other RouterConfig overrides than this run's is trained "
+            f"again): {groups}." + (" The other learner rows trained in this run." if trained else ""))
 
 
 def planned_line(bayes: Mapping[str, Any]) -> str:
@@ -414,6 +463,8 @@ def markdown(rows: Sequence[Mapping[str, Any]], steps: int) -> str:
             lo, hi = min(r["reward_lo"] for r in runs), max(r["reward_hi"] for r in runs)
             sd = lambda x: x.std(ddof=1) if len(x) > 1 else 0.0  # noqa: E731
             commit = f", commit {str(runs[0]['commit'])[:10]}" if runs[0].get("commit") else ""
+            tuned = runs[0].get("router_overrides")
+            commit += f", tuned: {overrides_text(tuned)}" if tuned else ""
             lines.append(f"| {name} ({len(runs)} seeds, {steps} steps{commit}) | {runs[0]['n']} | "
                          f"{rew.mean():.3f} ± {sd(rew):.3f} [{lo:.3f}, {hi:.3f}] | "
                          f"{rew.mean() / bayes['reward']:.2f} | {normalised(rew.mean(), bayes['reward'], rand):.2f} | "

@@ -12,9 +12,11 @@ episodes (paired). A variant that closes the gap here is the one to rerun on the
 """
 from __future__ import annotations
 
+import json
 import sys
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
 
 import gymnasium as gym
@@ -29,6 +31,22 @@ VARIANTS: dict[str, tuple[str, int, dict[str, Any]]] = {
     "grpo default, 1000 steps": ("minilm_router", 1000, {}),
     "grpo entropy 0.1, 1000 steps": ("minilm_router", 1000, {"entropy_coef": 0.1}),
     "grpo default, 2000 steps": ("minilm_router", 2000, {}),
+    # aimed at cost-first/speed-first's collapse onto the cheapest answer at 1000 steps (issue 11)
+    "grpo entropy 0.1 lr 5e-4, 1000 steps": ("minilm_router", 1000, {"entropy_coef": 0.1, "learning_rate": 5e-4}),
+    "grpo entropy 0.05 lr 5e-4, 1000 steps": ("minilm_router", 1000, {"entropy_coef": 0.05, "learning_rate": 5e-4}),
+    "grpo entropy 0.05, 4 tasks/update, 1000 steps": ("minilm_router", 1000, {"entropy_coef": 0.05,
+                                                                             "tasks_per_update": 4}),
+    "grpo preference, entropy 0.05 lr 5e-4, 1000 steps": ("minilm_router", 1000, {
+        "reward": "preference", "entropy_coef": 0.05, "learning_rate": 5e-4}),
+    "grpo 4 tasks/update, 1000 steps": ("minilm_router", 1000, {"tasks_per_update": 4}),
+    "grpo entropy 0.1, 4 tasks/update, 1000 steps": ("minilm_router", 1000, {"entropy_coef": 0.1,
+                                                                            "tasks_per_update": 4}),
+    "grpo entropy 0.05, 4 tasks/update, 4 epochs, 1000 steps": ("minilm_router", 1000, {
+        "entropy_coef": 0.05, "tasks_per_update": 4, "epochs": 4}),
+    "grpo entropy 0.05, 4 tasks/update, lr 2e-3, 1000 steps": ("minilm_router", 1000, {
+        "entropy_coef": 0.05, "tasks_per_update": 4, "learning_rate": 2e-3}),
+    "grpo entropy 0.05, group 16, 1000 steps": ("minilm_router", 1000, {"entropy_coef": 0.05, "group_size": 16}),
+    "grpo entropy 0.05, 1 epoch, 1000 steps": ("minilm_router", 1000, {"entropy_coef": 0.05, "epochs": 1}),
     "ppo default, 1000 steps": ("sb3_ppo", 1000, {}),
     "ppo default, 2000 steps": ("sb3_ppo", 2000, {}),
 }
@@ -144,11 +162,14 @@ def run(config: ValidationConfig) -> list[dict[str, Any]]:
                          "episode_rewards": rewards})
         env.close()
     jobs = [(p, v, s, config) for p in config.presets for v in config.variants for s in config.seeds]
+    partial = Path(f"{config.out}.partial.json")
     for i, row in enumerate(spawn_map(learner_job, jobs, config.workers), 1):
         rows.append(row)
+        partial.write_text(json.dumps(rows))  # a long run stopped early still tells something
         if config.progress:
             print(f"runs {i}/{len(jobs)}: {row['preset']} {row['policy']} seed {row['seed']} "
                   f"reward {row['reward']:.3f} ({row['train_s']:.0f} s)", file=sys.stderr, flush=True)
+    partial.unlink(missing_ok=True)
     return rows
 
 

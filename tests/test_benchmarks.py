@@ -227,6 +227,22 @@ def test_routing_resume_keeps_recorded_learner_rows_only_under_the_same_config(t
     assert _resumed(RoutingConfig())[0] == []
 
 
+def test_routing_resume_trains_again_rows_of_other_router_overrides(tmp_path, monkeypatch):
+    from benchmarks import routing
+    from benchmarks.routing import RoutingConfig, _finished, _resumed
+
+    path, rows = _recorded_routing(tmp_path)  # its minilm_router row records no overrides
+    same = dict(presets=["cost-first"], learner_presets=["cost-first"], resume_from=str(path))
+    monkeypatch.setattr(routing, "TUNED", {"cost-first": {"entropy_coef": 0.1}})
+    kept, _ = _resumed(RoutingConfig(**same))  # the overrides may differ from the recorded config's...
+    assert kept and _finished(kept, RoutingConfig(**same)) == set()  # ...but its row is trained again
+    assert _finished(kept, RoutingConfig(**same, tuned=False)) == {("minilm_router", "cost-first", 0)}
+    tuned = [{**kept[0], "router_overrides": {"entropy_coef": 0.1}}]
+    assert _finished(tuned, RoutingConfig(**same)) == {("minilm_router", "cost-first", 0)}
+    assert RoutingConfig(**same).recorded()["router_overrides"] == {"cost-first": {"entropy_coef": 0.1}}
+    assert routing.router_overrides("sb3_ppo", "cost-first", RoutingConfig()) == {}
+
+
 def test_routing_goals_have_one_line_per_grpo_router():
     from benchmarks.routing import goals
 
