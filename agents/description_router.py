@@ -12,7 +12,10 @@ alias is just one more row to score:
   (search / reasoner / answer), log price, latency, and the accuracy the description states for
   the env's benchmark (``FRAMES 45% correct``) when it states one;
 * ``score(obs, item) = MLP([task ⊙ item, history ⊙ item, item numbers, spent])``, one shared MLP
-  for every item; the logits are the scores of the menu's items.
+  for every item; the logits are the scores of the menu's items. With ``use_text=False`` the
+  two text products are left out: the score reads only the numbers a description states (role,
+  price, latency, stated accuracy) and what was spent, so no parameter can single out an alias
+  by its name, at the price of routing every question alike.
 
 :meth:`DescriptionRouter.bind` points the router at a view's menu (a new catalogue means a new
 bind, no new parameters). It trains with :func:`agents.routers.train_router` like the others.
@@ -68,14 +71,15 @@ def item_numbers(item: MenuItem, catalogue: Any, benchmark: str) -> np.ndarray:
 class DescriptionRouter(Router):
     """Scores each (observation, menu item description) pair with one shared MLP."""
 
-    def __init__(self, hidden: int = 64, seed: int = 0, embed: Any = None, embed_dim: int = EMBED_DIM) -> None:
+    def __init__(self, hidden: int = 64, seed: int = 0, embed: Any = None, embed_dim: int = EMBED_DIM,
+                 use_text: bool = True) -> None:
         import torch
 
         torch.manual_seed(seed)
         self.embed = embed if embed is not None else shared_embedder()
-        self.embed_dim = embed_dim
+        self.embed_dim, self.use_text = embed_dim, use_text
         self.net = torch.nn.Sequential(
-            torch.nn.Linear(2 * embed_dim + N_NUMBERS + N_SPENT, hidden), torch.nn.Tanh(),
+            torch.nn.Linear(2 * embed_dim * use_text + N_NUMBERS + N_SPENT, hidden), torch.nn.Tanh(),
             torch.nn.Linear(hidden, 1))
         self.labels: list[str] = []
         self._item_emb: "torch.Tensor | None" = None
@@ -107,6 +111,6 @@ class DescriptionRouter(Router):
         task, history, spent = obs[:, :d], obs[:, d:2 * d], obs[:, 2 * d:]
         n, m = obs.shape[0], self._item_emb.shape[0]
         items = self._item_emb[None].expand(n, m, d)
-        features = torch.cat([task[:, None] * items, history[:, None] * items,
-                              self._item_num[None].expand(n, m, -1), spent[:, None].expand(n, m, -1)], dim=-1)
+        text = [task[:, None] * items, history[:, None] * items] if self.use_text else []
+        features = torch.cat(text + [self._item_num[None].expand(n, m, -1), spent[:, None].expand(n, m, -1)], dim=-1)
         return torch.distributions.Categorical(logits=self.net(features).squeeze(-1))

@@ -134,6 +134,8 @@ class UnseenConfig(RunConfig):
         "help": "catalogue variants the router trains on, round-robin in chunks of chunk_steps (vary_catalogue: "
                 "prices x [1/4, 4], half the reasoner/answer aliases dropped); 0: the seen catalogue only"})
     chunk_steps: int = field(default=100, metadata={"help": "env steps per variant before the next (train_variants > 0)"})
+    item_text: bool = field(default=True, metadata={
+        "help": "the router scores the description's text too (False: only the numbers it states, see DescriptionRouter)"})
     out: str = field(default="results/unseen_tools", metadata={"help": "output stem"})
 
 
@@ -197,7 +199,7 @@ def train_description_router(config: UnseenConfig, seed: int, worlds: Sequence[M
 
     group = RouterConfig().group_size
     views = [[RoutingView(make_env("train", w, preset=config.preset)) for _ in range(group)] for w in worlds]
-    router = DescriptionRouter(seed=seed)
+    router = DescriptionRouter(seed=seed, use_text=config.item_text)
     chunk = config.steps if len(worlds) == 1 else config.chunk_steps
     done, k = 0, 0
     while done < config.steps:
@@ -238,6 +240,7 @@ def main(argv: Sequence[str] | None = None, config: UnseenConfig | None = None) 
         f"FRAMES-v0 test split, {config.preset}, max_turns 4; description router trained {config.steps} env steps "
         + ("per seed on the seen catalogue" if not config.train_variants else
            f"per seed on {config.train_variants} variants of the seen catalogue ({config.chunk_steps} steps each in turn)")
+        + ("" if config.item_text else "; it scores only the numbers each description states (no text features)")
         + ".\n\n" + markdown(rows)))
 
 

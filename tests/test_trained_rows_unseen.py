@@ -114,3 +114,18 @@ def test_training_variants_reprice_and_drop_aliases_but_keep_every_role(tmp_path
     view = RoutingView(make_env("train", world), embed=_hash_embed)
     assert set(view.unwrapped.catalogue.aliases) == set(variants[1]["aliases"])
     view.close()
+
+
+def test_a_numbers_only_router_ignores_the_text(unseen):
+    router = DescriptionRouter(seed=0, embed=_hash_embed, embed_dim=384, use_text=False).bind(unseen)
+    obs, _ = unseen.reset(seed=0, options={"task_index": 0})
+    other = obs.copy()
+    other[:2 * 384] = np.roll(obs[:2 * 384], 7)  # another task and history text, the same spend
+    with torch.no_grad():
+        a = router.distribution(torch.as_tensor(obs)[None]).logits
+        b = router.distribution(torch.as_tensor(other)[None]).logits
+    assert torch.allclose(a, b)  # only the items' stated numbers and the spend are read
+    texted = DescriptionRouter(seed=0, embed=_hash_embed, embed_dim=384).bind(unseen)
+    with torch.no_grad():
+        assert not torch.allclose(texted.distribution(torch.as_tensor(obs)[None]).logits,
+                                  texted.distribution(torch.as_tensor(other)[None]).logits)
