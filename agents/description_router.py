@@ -9,8 +9,10 @@ alias is just one more row to score:
 * each menu item is described by the text the env shows the policy (the tool name and the
   catalogue's line for the alias: model name, $ per 1M tokens, latency and the optional measured
   capability description), embedded by MiniLM, plus numbers read from that same text: the role
-  (search / reasoner / answer), log price, latency, and the accuracy the description states for
-  the env's benchmark (``FRAMES 45% correct``) when it states one;
+  (search / reasoner / answer), log price, latency, and the accuracy and the $ per call the
+  description states for the env's benchmark (``FRAMES 45% correct``, ``$0.0089 ... per call``)
+  when it states them: per-token prices alone hide what a call costs (GPT-5 bills its hidden
+  reasoning, so its measured call costs seven times Claude-Sonnet's at a lower per-token price);
 * ``score(obs, item) = MLP([task ⊙ item, history ⊙ item, item numbers, spent])``, one shared MLP
   for every item; the logits are the scores of the menu's items. With ``use_text=False`` the
   two text products are left out: the score reads only the numbers a description states (role,
@@ -37,7 +39,7 @@ if TYPE_CHECKING:
     import torch
 
 ROLES = ("search", "enhance_reasoning", "answer")
-N_NUMBERS = len(ROLES) + 3
+N_NUMBERS = len(ROLES) + 4
 N_SPENT = 3
 
 
@@ -56,16 +58,29 @@ def stated_accuracy(text: str, benchmark: str) -> float | None:
     return float(match.group(1)) / 100 if match else None
 
 
+def stated_cost(text: str, benchmark: str) -> float | None:
+    """The $ per call a description states after its ``benchmark`` figure (``$0.0089 and 27.8 s per call``)."""
+    match = re.search(rf"{re.escape(benchmark)}\s+\d+(?:\.\d+)?% correct[^$]*\$(\d+(?:\.\d+)?) and [\d.]+ s per call",
+                      text, re.I)
+    return float(match.group(1)) if match else None
+
+
+NO_COST = -4.0  # log10 $ per call of an item whose description states none (a local tool: ~free)
+
+
 def item_numbers(item: MenuItem, catalogue: Any, benchmark: str) -> np.ndarray:
-    """Role one-hot, log10 of $ per 1M in+out, latency / 60 s, stated accuracy (0.3 if none)."""
+    """Role one-hot, log10 of $ per 1M in+out, latency / 60 s, stated accuracy (0.3 if none),
+    log10 of the stated $ per call (:data:`NO_COST` if none)."""
     role = [float(item.tool == r) for r in ROLES]
     if item.alias is None or item.alias not in catalogue.aliases:
-        return np.array(role + [0.0, 0.0, 0.3], dtype=np.float32)
+        return np.array(role + [0.0, 0.0, 0.3, NO_COST], dtype=np.float32)
     alias = catalogue.aliases[item.alias]
     price = catalogue.price(alias.model)
-    acc = stated_accuracy(item_text(item, catalogue), benchmark)
+    text = item_text(item, catalogue)
+    acc, usd = stated_accuracy(text, benchmark), stated_cost(text, benchmark)
     return np.array(role + [math.log10(price.price_in + price.price_out + 1e-3), alias.latency_s / 60.0,
-                            0.3 if acc is None else acc], dtype=np.float32)
+                            0.3 if acc is None else acc,
+                            NO_COST if usd is None else math.log10(max(usd, 1e-4))], dtype=np.float32)
 
 
 class DescriptionRouter(Router):

@@ -79,6 +79,13 @@ def test_item_numbers_read_role_price_and_stated_accuracy(unseen):
     assert list(nums[:3]) == [0.0, 0.0, 1.0]
     assert nums[3] == pytest.approx(np.log10(0.3 + 1.2 + 1e-3))
     assert 0.0 <= nums[5] <= 1.0
+    from agents.description_router import item_text, stated_cost
+
+    text = item_text(item, unseen.unwrapped.catalogue)
+    usd = stated_cost(text, "frames")
+    assert usd is not None and nums[6] == pytest.approx(np.log10(usd))  # the measured $ per call it states
+    assert stated_cost("FRAMES 50% correct (n=60, 95% CI 38%-62%), $0.0089 and 27.8 s per call", "frames") == 0.0089
+    assert stated_cost("no measured figure", "frames") is None
 
 
 def test_training_variants_reprice_and_drop_aliases_but_keep_every_role(tmp_path):
