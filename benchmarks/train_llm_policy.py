@@ -298,7 +298,8 @@ def markdown(rows: Sequence[Mapping[str, Any]], config: TrainLLMConfig) -> str:
     lines = [f"FRAMES-v0 {scored} ({n} tasks, paired), max_turns {c.max_turns}, {len(SMALL_MENU)}-call menu, "
              f"{c.preset} reward; `{c.model}` (random weights) with LoRA; seeds {seeds}. SFT: "
              f"{c.sft_episodes} train episodes per demonstrator ({c.demonstrators}), {c.sft_epochs:g} epochs; "
-             f"GRPO: {c.grpo_updates} updates x {c.grpo_tasks} tasks x {c.grpo_group} rollouts, env reward. "
+             f"GRPO: {c.grpo_updates} updates x {c.grpo_tasks} tasks x {c.grpo_group} rollouts, env reward, "
+             f"lr {c.grpo_lr:g}, KL {c.grpo_kl:g}. "
              "Trained rows: mean ± std over seeds of the held-out mean reward, and the 95% bootstrap interval "
              "over all seeds' episodes; sampled at temperature 1.", "",
              "| policy | seeds | mean reward ± std [95% CI] | accuracy % ± std | well-formed episodes % | $ per task |",
