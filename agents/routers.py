@@ -21,6 +21,7 @@ from agents.embedding import EMBED_DIM
 from agents.losses import Minibatch, clipped_ratio_update
 from agents.rewards import group_advantages, preference_rewards
 from agents.routing_view import RoutingView
+from agents.run import task_pool
 
 if TYPE_CHECKING:
     import torch
@@ -348,7 +349,7 @@ def train_router(envs: Sequence[RoutingView], config: RouterConfig = RouterConfi
     router = router or make_router(envs[0], config)
     optimizer = torch.optim.Adam(router.param_groups(config))
     rng = np.random.default_rng(config.seed)
-    pool = np.arange(len(envs[0].unwrapped.tasks)) if config.task_pool is None else np.asarray(config.task_pool)
+    pool = task_pool(config.task_pool, envs[0])
     weights = config.preference_weights or _penalty_as_preference(envs[0])
     history, steps = [], 0
     for _ in range(config.updates):
