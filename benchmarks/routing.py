@@ -241,10 +241,10 @@ def run(config: RoutingConfig) -> list[dict[str, Any]]:
             rows.append(summarise(name, preset, res["episodes"], model_use=res["model_use"]))
         env.close()
         _same_world(preset, [r for r in rows if r["preset"] == preset], reference)
-        _checkpoint(config, rows)
+        checkpoint_rows(config, rows)
     if config.table1:
         rows += table1_rows(config, world)
-        _checkpoint(config, rows)
+        checkpoint_rows(config, rows)
     finished = _finished(kept, config)
     rows += [r for r in kept if (r.get("policy"), r["preset"], r.get("seed")) in finished
              and r["preset"] in config.learner_presets and r["policy"] in config.learners and r["seed"] in config.seeds]
@@ -256,11 +256,11 @@ def run(config: RoutingConfig) -> list[dict[str, Any]]:
             if config.progress:
                 print(f"learner runs {i}/{len(jobs)}: {row['policy']} {row['preset']} seed {row['seed']} "
                       f"reward {row['reward']:.3f} ({row['train_s']:.0f} s)", file=sys.stderr, flush=True)
-            _checkpoint(config, rows)
+            checkpoint_rows(config, rows)
     else:
         for job in progress(jobs, "learner runs", config.progress):
             rows.append(learner_row(job))
-            _checkpoint(config, rows)
+            checkpoint_rows(config, rows)
     Path(f"{config.out}.partial.json").unlink(missing_ok=True)
     return rows
 
@@ -317,8 +317,9 @@ def _same_world(preset: str, rows: Sequence[Mapping[str, Any]], reference: Seque
                          "calibrated world or code), so its learner rows cannot be kept")
 
 
-def _checkpoint(config: RoutingConfig, rows: list[dict[str, Any]]) -> None:
-    """Rows so far, in ``<out>.partial.json`` (a long run killed early still tells something)."""
+def checkpoint_rows(config: Any, rows: list[dict[str, Any]]) -> None:
+    """Rows so far, in ``<out>.partial.json`` (a long run killed early still tells something);
+    ``config`` is any benchmark config with an ``out`` stem."""
     import json
 
     Path(f"{config.out}.partial.json").write_text(json.dumps(rows, default=str))

@@ -12,7 +12,6 @@ episodes (paired). A variant that closes the gap here is the one to rerun on the
 """
 from __future__ import annotations
 
-import json
 import sys
 import time
 from dataclasses import dataclass, field
@@ -23,7 +22,7 @@ import gymnasium as gym
 import numpy as np
 
 from benchmarks.common import RunConfig, parse_run_config, record_and_print, spawn_map
-from benchmarks.routing import make_view, normalised, paired_gap, text_env
+from benchmarks.routing import checkpoint_rows, make_view, normalised, paired_gap, text_env
 from benchmarks.stats import bootstrap_mean
 
 # variant name -> (learner, env steps, RouterConfig overrides)
@@ -162,14 +161,13 @@ def run(config: ValidationConfig) -> list[dict[str, Any]]:
                          "episode_rewards": rewards})
         env.close()
     jobs = [(p, v, s, config) for p in config.presets for v in config.variants for s in config.seeds]
-    partial = Path(f"{config.out}.partial.json")
     for i, row in enumerate(spawn_map(learner_job, jobs, config.workers), 1):
         rows.append(row)
-        partial.write_text(json.dumps(rows))  # a long run stopped early still tells something
+        checkpoint_rows(config, rows)
         if config.progress:
             print(f"runs {i}/{len(jobs)}: {row['preset']} {row['policy']} seed {row['seed']} "
                   f"reward {row['reward']:.3f} ({row['train_s']:.0f} s)", file=sys.stderr, flush=True)
-    partial.unlink(missing_ok=True)
+    Path(f"{config.out}.partial.json").unlink(missing_ok=True)
     return rows
 
 
