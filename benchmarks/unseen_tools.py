@@ -56,6 +56,11 @@ def _yaml(package: str, name: str) -> dict[str, Any]:
     return yaml.safe_load(resources.files(package).joinpath(name).read_text()) or {}
 
 
+def repriced(card: Mapping[str, Any], factor: float) -> dict[str, Any]:
+    """A model card with its per-token prices (:data:`PRICE_KEYS`) times ``factor``, the rest kept."""
+    return {**card, **{k: card[k] * factor for k in PRICE_KEYS if k in card}}
+
+
 def vary_catalogue(cat: dict[str, Any], variant: int, seed: int) -> None:
     """A training variant of the seen catalogue, in place: every model's per-token prices times a
     factor drawn log-uniformly in [1/4, 4], and half of the reasoner and answer aliases dropped
@@ -63,8 +68,7 @@ def vary_catalogue(cat: dict[str, Any], variant: int, seed: int) -> None:
     who it is; it has to read what the description says (price, stated accuracy)."""
     rng = np.random.default_rng([seed, variant])
     for model, card in cat["models"].items():
-        factor = float(np.exp(rng.uniform(np.log(0.25), np.log(4.0))))
-        cat["models"][model] = {**card, **{k: card[k] * factor for k in PRICE_KEYS if k in card}}
+        cat["models"][model] = repriced(card, float(np.exp(rng.uniform(np.log(0.25), np.log(4.0)))))
     aliases = dict(cat["aliases"])
     for role in ("reasoner", "answer"):
         names = sorted(a for a, v in aliases.items() if v.get("role") == role)
@@ -92,8 +96,7 @@ def write_world(directory: str | Path, unseen: bool, n_describe: int = 60, seed:
         cal["models"] = {**cal["models"], **NEW_CARDS}
         cat["models"] = {**cat["models"], **NEW_PRICES}
         for model, factor in PRICE_CHANGES.items():
-            card = cat["models"][model]
-            cat["models"][model] = {**card, **{k: card[k] * factor for k in PRICE_KEYS if k in card}}
+            cat["models"][model] = repriced(cat["models"][model], factor)
         cat["aliases"] = {**cat["aliases"], **NEW_ALIASES}
     elif variant is not None:
         vary_catalogue(cat, variant, seed)
