@@ -28,6 +28,7 @@ GRPO's learning rate on a validation quarter of the train split held out from SF
 from __future__ import annotations
 
 import copy
+import functools
 import os
 import time
 from dataclasses import dataclass, field
@@ -83,13 +84,20 @@ class TrainLLMConfig(RunConfig):
     def slices(self) -> tuple[tuple[int, ...] | None, str, tuple[int, ...] | None]:
         """(train-split task pool of SFT and GRPO, split scored, task indices scored): the whole
         train split and the test split, or the fit and validation slices of the train split."""
-        if self.select_on == "test":
-            return None, "test", None
-        from benchmarks.routing_validation import split_train
-        from orchestra_env.data import load_frames
+        return _slices(self.select_on, self.val_fraction, self.seed)
 
-        fit, val = split_train(len(load_frames("train")), self.val_fraction, self.seed)
-        return fit, "train", val
+
+@functools.lru_cache(maxsize=None)
+def _slices(select_on: str, val_fraction: float, seed: int) -> tuple[tuple[int, ...] | None, str, tuple[int, ...] | None]:
+    """:meth:`TrainLLMConfig.slices`, computed once per (select_on, val_fraction, seed): every SFT,
+    GRPO and scoring config asks for it, and the validation split reads FRAMES' train split."""
+    if select_on == "test":
+        return None, "test", None
+    from benchmarks.routing_validation import split_train
+    from orchestra_env.data import load_frames
+
+    fit, val = split_train(len(load_frames("train")), val_fraction, seed)
+    return fit, "train", val
 
 
 def small_catalogue() -> dict[str, Any]:
