@@ -170,7 +170,8 @@ def run(config: UnseenConfig) -> list[dict[str, Any]]:
             for policy in (bayes, "strongest", "heuristic", "cheapest"):
                 res = evaluate(policy, tests[name].env, n_tasks=n, seed=config.seed)
                 label = policy if isinstance(policy, str) else "bayes"
-                rows.append(_row(label, name, res["episodes"], model_use=res["model_use"]))
+                extra = {"stated": stated_figures(tests[name])} if label == "bayes" else {}
+                rows.append(_row(label, name, res["episodes"], model_use=res["model_use"], **extra))
         variants = [write_world(tmp, False, seed=config.seed, variant=k) for k in range(config.train_variants)]
         for seed in config.seeds:
             router = train_description_router(config, seed, variants or [worlds["seen"]])
@@ -190,6 +191,20 @@ def run(config: UnseenConfig) -> list[dict[str, Any]]:
                 rows.append(_row("description_router", name, ep, seed=seed, picks=picks,
                                  new_alias_share=new / max(1, sum(picks.values()))))
     return rows
+
+
+def stated_figures(view: Any) -> dict[str, list[float | None]]:
+    """Each answer call's [accuracy, $ per call] as its description states them for FRAMES (what
+    the description router reads; None where a description states none)."""
+    from agents.description_router import item_text, stated_accuracy, stated_cost
+
+    catalogue = view.unwrapped.catalogue
+    out = {}
+    for item in view.menu.items:
+        if item.tool == "answer" and item.alias is not None:
+            text = item_text(item, catalogue)
+            out[item.alias] = [stated_accuracy(text, "frames"), stated_cost(text, "frames")]
+    return out
 
 
 def train_description_router(config: UnseenConfig, seed: int, worlds: Sequence[Mapping[str, Any]]) -> Any:
@@ -233,6 +248,13 @@ def markdown(rows: Sequence[Mapping[str, Any]]) -> str:
                      f"{np.mean(rew) / bayes[key[1]]:.2f} | {mean_sd([r['accuracy'] for r in runs], '.1f')} | "
                      f"{np.mean([r['cost_usd'] for r in runs]):.4f} | "
                      f"{mean_sd([100 * r['new_alias_share'] for r in runs], '.0f')}% |")
+    for r in rows:
+        if r["policy"] == "bayes" and r.get("stated"):
+            lines += ["", f"What the {r['world']} catalogue's descriptions state for each answer call (FRAMES, measured on "
+                      "train tasks): " + "; ".join(
+                          f"{alias} {'?' if acc is None else f'{100 * acc:.0f}%'} at "
+                          f"{'?' if usd is None else f'${usd:.4f}'} per call" for alias, (acc, usd) in r["stated"].items())
+                      + "."]
     return "\n".join(lines) + ("\n\nSeeded rows: mean ± std over seeds; the bracket spans the seeds' 95% "
                                "intervals (lowest low, highest high).\n")
 

@@ -136,3 +136,12 @@ def test_a_numbers_only_router_ignores_the_text(unseen):
     with torch.no_grad():
         assert not torch.allclose(texted.distribution(torch.as_tensor(obs)[None]).logits,
                                   texted.distribution(torch.as_tensor(other)[None]).logits)
+
+
+def test_the_run_records_what_each_answer_description_states(unseen):
+    from benchmarks.unseen_tools import stated_figures
+
+    stated = stated_figures(unseen)
+    assert "answer-5" in stated and "search-4" not in stated  # answer calls only, new ones included
+    acc, usd = stated["answer-5"]
+    assert 0.0 <= acc <= 1.0 and usd > 0.0
