@@ -361,8 +361,26 @@ def plot(rows: Sequence[Mapping[str, Any]], path: str | Path, record: RunRecord)
     return save_figure(fig, path, record)
 
 
+def _reproduce_arguments(parser: Any) -> None:
+    """The reproduction's own flags (a train-split check, a refit world, a subset of the table)."""
+    from orchestra_env.envs.qa import EXPERT_CONTEXTS
+
+    d = ReproduceConfig()
+    parser.add_argument("--split", choices=("test", "train"), default=d.split,
+                        help="FRAMES/tau2 split (train: the tasks the calibration is fitted on)")
+    parser.add_argument("--fitted", default=d.fitted, metavar="FILE",
+                        help="a fitted.yaml (fit_calibration.py --out) in place of the shipped one")
+    parser.add_argument("--benchmarks", nargs="+", default=d.benchmarks, choices=BENCHMARKS)
+    parser.add_argument("--models", nargs="+", default=d.models, choices=list(MODELS))
+    parser.add_argument("--settings", nargs="+", default=d.settings, choices=SETTINGS)
+    parser.add_argument("--hle-n", dest="hle_n", type=int, default=d.hle_n,
+                        help=f"questions of the synthetic HLE fixture (default {d.hle_n})")
+    parser.add_argument("--expert-context", dest="expert_context", default=d.expert_context,
+                        choices=EXPERT_CONTEXTS, help="what QA experts are shown (QAEnv's expert_context)")
+
+
 def main(argv: Sequence[str] | None = None, config: ReproduceConfig | None = None) -> list[dict[str, Any]]:
-    config = config or parse_config(argv, ReproduceConfig(), __doc__)
+    config = config or parse_config(argv, ReproduceConfig(), __doc__, extra=_reproduce_arguments)
     rows, record, paths = run_recorded("reproduce_table1", config, run, markdown=markdown)
     png_path = plot(rows, config.out, record)
     print(markdown(rows))

@@ -237,3 +237,45 @@ def test_setting_catalogue_gives_every_alias_of_a_table1_model_its_card_latency(
             assert alias["latency_s"] == shipped[name]["latency_s"], name
     assert set(shipped) <= set(data["aliases"])
     assert "self-answer" in data["aliases"] and set(rep.setting_catalogue("basic_tools", "Qwen3-8B")["aliases"]) < set(data["aliases"])
+
+
+def test_the_command_line_reaches_the_reproductions_own_fields():
+    """A train-split check of a refit world is a plain command (it was a ``python -c`` snippet):
+    ``--split``, ``--fitted``, ``--benchmarks``, ``--models``, ``--hle-n`` land on the config, and an
+    unknown model is refused by the parser."""
+    from benchmarks.common import parse_config
+
+    argv = ["--split", "train", "--fitted", "w.yaml", "--benchmarks", "frames", "--models", "GPT-5", "--hle-n", "10"]
+    config = parse_config(argv, rep.ReproduceConfig(), None, extra=rep._reproduce_arguments)
+    assert (config.split, config.fitted, config.benchmarks, config.models, config.hle_n) == (
+        "train", "w.yaml", ["frames"], ["GPT-5"], 10)
+    assert config.settings == list(rep.SETTINGS)
+    with pytest.raises(SystemExit):
+        parse_config(["--models", "GPT-6"], rep.ReproduceConfig(), None, extra=rep._reproduce_arguments)
+
+
+def test_the_gather_bound_reaches_the_bisection_and_the_fits_run_line(tmp_path):
+    """``--gather-hi`` bounds the experts stage's bisection (the first probe is the bound) and is
+    written into the fit's run line; the default bound leaves the line as before."""
+    import argparse
+
+    from benchmarks import fit_calibration as fit
+
+    probes: list[float] = []
+
+    class Cells:
+        benchmarks = ("frames",)
+        overlay: dict = {}
+
+        def cell(self, bench, setting, model, trial=None):
+            x = float(trial["orchestrators"][rep.MODELS[model]]["gather_experts"])
+            probes.append(x)
+            return {"acc": 10.0 * x, "n": 1e9}
+
+    fit.fit_experts(Cells(), ["GPT-5"], 3, hi=8.0)
+    assert probes[0] == 8.0 and max(probes) == 8.0
+    args = argparse.Namespace(stages=["experts"], models=["GPT-5"], benchmarks=["frames"], seed=1, n=40,
+                              hle_n=200, steps=6, gather_hi=8.0)
+    assert fit._header(tmp_path / "none.yaml", args).rstrip().endswith("gather_experts bounded at 8")
+    args.gather_hi = 16.0
+    assert "bounded" not in fit._header(tmp_path / "none.yaml", args)
