@@ -243,6 +243,26 @@ def test_routing_resume_trains_again_rows_of_other_router_overrides(tmp_path, mo
     assert routing.router_overrides("sb3_ppo", "cost-first", RoutingConfig()) == {}
 
 
+def test_tuned_overrides_are_router_fields_and_validation_variants():
+    """``TUNED`` is what the routing table's GRPO rows train under: each key must be a real
+    ``RouterConfig`` field (a typo would be silently ignored by nothing but this test), each
+    preset a known one, and each override set one of ``routing_validation``'s variants at the
+    main table's 1000 steps, so the choice traces to a recorded validation run."""
+    from dataclasses import fields
+
+    from agents.routers import RouterConfig
+    from benchmarks.routing import PRESETS, TUNED
+    from benchmarks.routing_validation import VARIANTS
+
+    names = {f.name for f in fields(RouterConfig)}
+    candidates = [overrides for learner, steps, overrides in VARIANTS.values()
+                  if learner == "minilm_router" and steps == 1000]
+    assert TUNED and set(TUNED) <= set(PRESETS)
+    for preset, overrides in TUNED.items():
+        assert set(overrides) <= names, (preset, set(overrides) - names)
+        assert overrides in candidates, (preset, overrides)
+
+
 def test_routing_goals_have_one_line_per_grpo_router():
     from benchmarks.routing import goals
 
