@@ -299,6 +299,15 @@ def _as_policy(policy: Any) -> Any:
     raise TypeError("policy must be a baseline name, an object with begin()/act(), or a callable(obs)")
 
 
+def evaluation_resets(tasks: Sequence[int], n_tasks: int, seed: int) -> list[dict[str, Any]]:
+    """``env.reset`` arguments of the episodes :func:`evaluate` runs: a seeded permutation of
+    ``tasks`` (task indices, cycled past its length), episode ``i`` at seed ``seed + i``. Any
+    scorer that uses them is paired task by task with every policy evaluated at that seed."""
+    pool = np.asarray(tasks, dtype=int)
+    order = pool[np.random.default_rng(seed).permutation(len(pool))]
+    return [{"seed": seed + i, "options": {"task_index": int(order[i % len(pool)])}} for i in range(n_tasks)]
+
+
 def evaluate(policy: Any, env_id: "str | gym.Env", n_tasks: int = 20, seed: int = 0,
              tasks: Sequence[int] | None = None, **env_kwargs: Any) -> dict[str, Any]:
     """Run ``n_tasks`` episodes on distinct tasks and summarise them.
@@ -315,16 +324,14 @@ def evaluate(policy: Any, env_id: "str | gym.Env", n_tasks: int = 20, seed: int 
 
     policy = _as_policy(policy)
     env = env_id if isinstance(env_id, gym.Env) else gym.make(env_id, **env_kwargs)
-    pool = np.arange(len(env.unwrapped.tasks)) if tasks is None else np.asarray(tasks, dtype=int)
-    n_available = len(pool)
-    order = pool[np.random.default_rng(seed).permutation(n_available)]
+    resets = evaluation_resets(range(len(env.unwrapped.tasks)) if tasks is None else tasks, n_tasks, seed)
     correct, cost, latency, reward, turns = [], [], [], [], []
     tools: Counter[str] = Counter()
     models: Counter[str] = Counter()
     tool_names, aliases = set(env.unwrapped.tools), set(env.unwrapped.catalogue.aliases)
     try:
-        for i in range(n_tasks):
-            obs, info = env.reset(seed=seed + i, options={"task_index": int(order[i % n_available])})
+        for kwargs in resets:
+            obs, info = env.reset(**kwargs)
             policy.begin(env, obs, info)
             before = getattr(policy, "usage", Usage())
             total, done = 0.0, False

@@ -147,13 +147,6 @@ def eval_envs(config: TrainLLMConfig, n: int) -> list[Any]:
     return [make_env(sft_config(config, 0, ""), split=config.slices()[1]) for _ in range(n)]
 
 
-def eval_resets(tasks: Sequence[int], n_tasks: int, seed: int) -> list[dict[str, Any]]:
-    """The task order of :func:`agents.baselines.evaluate` over ``tasks`` (a seeded permutation,
-    seed + i), so the LLM rows and the demonstrators' rows are paired task by task."""
-    order = np.asarray(tasks)[np.random.default_rng(seed).permutation(len(tasks))]
-    return [{"seed": seed + i, "options": {"task_index": int(order[i % len(tasks)])}} for i in range(n_tasks)]
-
-
 def score_policy(policy: Any, envs: Sequence[Any], n_tasks: int, seed: int,
                  tasks: Sequence[int] | None = None) -> dict[str, list[float]]:
     """Per-episode return, correctness and cost of ``policy`` on ``n_tasks`` held-out tasks
@@ -161,10 +154,11 @@ def score_policy(policy: Any, envs: Sequence[Any], n_tasks: int, seed: int,
     (:func:`agents.rollout.collect`)."""
     import torch
 
+    from agents.baselines import evaluation_resets
     from agents.rollout import collect
 
     tasks = range(len(envs[0].unwrapped.tasks)) if tasks is None else tasks
-    resets = eval_resets(tasks, n_tasks, seed)
+    resets = evaluation_resets(tasks, n_tasks, seed)  # evaluate()'s order: paired with the demonstrators' rows
     tools = tuple(envs[0].unwrapped.tools)
     episodes: dict[str, list[float]] = {"reward": [], "correct": [], "cost_usd": [], "valid": []}
     with torch.random.fork_rng(devices=[]):

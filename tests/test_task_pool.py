@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 
 import orchestra_env  # noqa: F401 - registers the ids
-from agents.baselines import evaluate, make_baseline
+from agents.baselines import evaluate, evaluation_resets, make_baseline
 from agents.run import task_pool, task_resets
-from benchmarks.train_llm_policy import TrainLLMConfig, eval_resets, grpo_config, sft_config
+from benchmarks.train_llm_policy import TrainLLMConfig, grpo_config, sft_config
 
 
 def test_task_resets_draw_only_from_the_pool_and_keep_groups_on_one_task():
@@ -66,7 +66,7 @@ def test_the_validation_slice_is_disjoint_from_what_sft_and_grpo_draw():
     assert not set(fit) & set(val)
     assert sft_config(config, 0, "").task_pool == fit and grpo_config(config, 0, "").task_pool == fit
     assert len(fit) + len(val) == len(gym.make("Orchestra/FRAMES-v0", split="train").unwrapped.tasks)
-    held = {r["options"]["task_index"] for r in eval_resets(val, config.eval_tasks, config.seed)}
+    held = {r["options"]["task_index"] for r in evaluation_resets(val, config.eval_tasks, config.seed)}
     assert held <= set(val) and len(held) == min(config.eval_tasks, len(val))
     assert TrainLLMConfig().slices() == (None, "test", None)
     with pytest.raises(ValueError, match="select_on"):
