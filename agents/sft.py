@@ -50,7 +50,7 @@ from orchestra_env.actions import ParseError, ToolCall, parse_action
 
 from agents.policy import LLMPolicy, PolicyConfig
 from agents.rollout import TokenSequence
-from agents.run import task_pool
+from agents.run import task_pool, task_resets
 
 if TYPE_CHECKING:
     from agents.bayes_router import WorldModel
@@ -205,8 +205,7 @@ def collect_demonstrations(policy: LLMPolicy, config: SFTConfig, env: gym.Env | 
     pool = task_pool(config.task_pool, env)
     demos: list[Demonstration] = []
     for k, name in enumerate(names):
-        resets = [{"seed": int(rng.integers(2**31)), "options": {"task_index": int(pool[int(rng.integers(len(pool)))])}}
-                  for _ in range(config.episodes)]
+        resets, _ = task_resets(rng, pool, config.episodes, 1)  # a fresh seed and task of the pool per episode
         demos += demonstrate(policy, env, make_demonstrator(name, config.seed + k, world), resets, name)
     return demos
 
