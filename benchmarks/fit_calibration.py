@@ -206,7 +206,10 @@ def _card_path(model: str, bench: str, key: str) -> tuple[str, ...]:
     return ("orchestrators", model, key) if bench == "frames" else ("orchestrators", model, "benchmarks", bench, key)
 
 
-def _fit_gather(run: Runner, models: Sequence[str], steps: int, setting: str, key: str, hi: float = 16.0) -> None:
+GATHER_HI = 16.0  # the gathering knobs' bisection bound (turns); --gather-hi lowers the experts stage's
+
+
+def _fit_gather(run: Runner, models: Sequence[str], steps: int, setting: str, key: str, hi: float = GATHER_HI) -> None:
     pub = rep.published()
     for paper_model in models:
         model = rep.MODELS[paper_model]
@@ -222,7 +225,7 @@ def fit_basic(run: Runner, models: Sequence[str], steps: int) -> None:
     _fit_gather(run, models, steps, "basic_tools", "gather_mean")
 
 
-def fit_experts(run: Runner, models: Sequence[str], steps: int, hi: float = 16.0) -> None:
+def fit_experts(run: Runner, models: Sequence[str], steps: int, hi: float = GATHER_HI) -> None:
     _fit_gather(run, models, steps, "all_tools", "gather_experts", hi)
 
 
@@ -410,7 +413,7 @@ def _header(out: Path, args: argparse.Namespace) -> str:
            f"{args.seed}, n {args.n} (train splits), HLE fixture n {args.hle_n}, {args.steps} bisection steps")
     if getattr(args, "expert_context", "evidence") != "evidence":
         run += f"; experts shown {args.expert_context}"
-    if "experts" in args.stages and getattr(args, "gather_hi", 16.0) != 16.0:
+    if "experts" in args.stages and getattr(args, "gather_hi", GATHER_HI) != GATHER_HI:
         run += f"; gather_experts bounded at {args.gather_hi:g}"
     return HEADER + "\n".join([*earlier, run]) + "\n"
 
@@ -428,7 +431,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                              "top-level keys and every model's no_tools knobs belong to frames)")
     parser.add_argument("--expert-context", dest="expert_context", default="evidence",
                         choices=EXPERT_CONTEXTS, help="what QA experts are shown (QAEnv's expert_context)")
-    parser.add_argument("--gather-hi", dest="gather_hi", type=float, default=16.0,
+    parser.add_argument("--gather-hi", dest="gather_hi", type=float, default=GATHER_HI,
                         help="upper bound of the experts stage's gather_experts bisection: lower it where the "
                              "all_tools accuracy plateaus above a bound and the row's cost decides (Qwen3-235B-A22B "
                              "on FRAMES: 70.6/74.2/69.5%% at 8/11/14.9 calls, SE 1.8, and its calls alone bill more "
