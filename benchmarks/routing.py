@@ -263,7 +263,7 @@ def run(config: RoutingConfig) -> list[dict[str, Any]]:
         for job in progress(jobs, "learner runs", config.progress):
             rows.append(learner_row(job))
             checkpoint_rows(config, rows)
-    Path(f"{config.out}.partial.json").unlink(missing_ok=True)
+    partial_path(config).unlink(missing_ok=True)
     return rows
 
 
@@ -319,12 +319,16 @@ def _same_world(preset: str, rows: Sequence[Mapping[str, Any]], reference: Seque
                          "calibrated world or code), so its learner rows cannot be kept")
 
 
+def partial_path(config: Any) -> Path:
+    """``<out>.partial.json``: where a run's rows so far wait (``config``: any config with an ``out`` stem)."""
+    return Path(f"{config.out}.partial.json")
+
+
 def checkpoint_rows(config: Any, rows: list[dict[str, Any]]) -> None:
-    """Rows so far, in ``<out>.partial.json`` (a long run killed early still tells something);
-    ``config`` is any benchmark config with an ``out`` stem."""
+    """Rows so far, in :func:`partial_path` (a long run killed early still tells something)."""
     import json
 
-    Path(f"{config.out}.partial.json").write_text(json.dumps(rows, default=str))
+    partial_path(config).write_text(json.dumps(rows, default=str))
 
 
 def table1_rows(config: RoutingConfig, world: Any) -> list[dict[str, Any]]:

@@ -22,7 +22,7 @@ import gymnasium as gym
 import numpy as np
 
 from benchmarks.common import RunConfig, parse_run_config, record_and_print, spawn_map
-from benchmarks.routing import checkpoint_rows, make_view, normalised, paired_gap, text_env
+from benchmarks.routing import checkpoint_rows, make_view, normalised, paired_gap, partial_path, text_env
 from benchmarks.stats import bootstrap_mean
 
 # variant name -> (learner, env steps, RouterConfig overrides)
@@ -167,7 +167,7 @@ def run(config: ValidationConfig) -> list[dict[str, Any]]:
         if config.progress:
             print(f"runs {i}/{len(jobs)}: {row['preset']} {row['policy']} seed {row['seed']} "
                   f"reward {row['reward']:.3f} ({row['train_s']:.0f} s)", file=sys.stderr, flush=True)
-    Path(f"{config.out}.partial.json").unlink(missing_ok=True)
+    partial_path(config).unlink(missing_ok=True)
     return rows
 
 
