@@ -411,14 +411,33 @@ MISS = math.log(1.10)  # a fitted cell whose cost or latency ratio misses its ta
 GATHER = {"basic_tools": ("gather_mean", TURN), "all_tools": ("gather_experts", DELEGATE)}
 
 
-def tradeoff_loss(cell: Mapping[str, float], target: Mapping[str, float], reference: Mapping[str, float]) -> float:
+def tradeoff_loss(acc: float, ratios: Mapping[str, float], target: Mapping[str, float]) -> float:
     """The squared errors of a cell's accuracy, cost ratio and latency ratio, each in units of
     its reproduction tolerance (3 points; +-25%)."""
-    loss = ((cell["acc"] - target["acc"]) / rep.ACC_TOL_POINTS) ** 2
+    loss = ((acc - target["acc"]) / rep.ACC_TOL_POINTS) ** 2
     for metric in ("cost", "latency"):
-        ratio = cell[metric] / reference[metric]
-        loss += (math.log(max(ratio, 1e-12) / target[metric]) / LOG_RATIO_TOL) ** 2
+        loss += (math.log(max(ratios[metric], 1e-12) / target[metric]) / LOG_RATIO_TOL) ** 2
     return loss
+
+
+def _billed(run: Runner, setting: str, paper_model: str, bench: str, target: Mapping[str, float],
+            reference: Mapping[str, Mapping[str, float]]) -> tuple[float, dict[str, float]]:
+    """The cell's accuracy, and its cost and latency ratios once its own turns are solved for the
+    target (within their bounds): the bill a gathering knob leaves after the cost stage re-runs."""
+    from orchestra_env.experts.simulated import deep_merge
+
+    model = rep.MODELS[paper_model]
+    table = GATHER[setting][1]
+    knobs = _knobs(lambda k: _card_path(model, bench, k), table)
+    lines = _lines(run, setting, paper_model, knobs, reference, [bench])
+    ratios = {}
+    for metric, (_, _, _, lo, hi) in table.items():
+        (a, b), = lines[metric]
+        ratios[metric] = a + b * solve_affine([(a, b)], target[metric], lo, hi)
+    first: dict[str, Any] = {}  # the lines' first run (a billing knob never changes the accuracy)
+    for make, x0, _ in knobs.values():
+        first = deep_merge(first, make(x0))
+    return run.cell(bench, setting, paper_model, first)["acc"], ratios
 
 
 def fit_tradeoff(run: Runner, models: Sequence[str]) -> None:
@@ -430,7 +449,8 @@ def fit_tradeoff(run: Runner, models: Sequence[str]) -> None:
     or latency ratio misses its target by more than 10%, the knob is chosen on a grid on the bill's
     side of its fitted value (down to 0.3x where the bill is too high, up to 3x, at most
     ``GATHER_HI``, where too low) to minimise :func:`tradeoff_loss` (accuracy, cost and latency
-    errors in units of the reproduction's tolerances), then the cell's billing is solved again."""
+    errors in units of the reproduction's tolerances) with the cell's own turns solved at each
+    point (:func:`_billed`); then the cell's billing is solved again at the chosen point."""
     pub = rep.published()
     ref = pub[rep.REFERENCE]
     reference = {b: run.cell(b, "basic_tools", REF_MODEL) for b in QA_BENCHES if b in run.benchmarks}
@@ -452,8 +472,11 @@ def fit_tradeoff(run: Runner, models: Sequence[str]) -> None:
                 worst = max(misses.values(), key=abs)
                 grid = ([x0 * f for f in (0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0)] if worst > 0
                         else [min(GATHER_HI, x0 * f) for f in (1.0, 1.25, 1.5, 1.75, 2.0, 2.5, 3.0)])
-                scored = [(tradeoff_loss(run.cell(bench, setting, paper_model, _nested(*path, round(x, 4))),
-                                         target, reference[bench]), round(x, 4)) for x in dict.fromkeys(grid)]
+                scored = []
+                for x in dict.fromkeys(round(x, 4) for x in grid):
+                    _set(run.overlay, *path, x)
+                    scored.append((tradeoff_loss(*_billed(run, setting, paper_model, bench, target, reference),
+                                                 target), x))
                 loss, best = min(scored)
                 _set(run.overlay, *path, best)
                 print(f"{paper_model} {setting} {bench}: {key} {x0} -> {best} (loss {loss:.2f})", flush=True)
