@@ -1,4 +1,4 @@
-"""The validation table picks the run with the largest SFT+GRPO gain and refuses a test-split run."""
+"""The validation table picks the run whose SFT+GRPO policy scores highest and refuses a test-split run."""
 from __future__ import annotations
 
 import json
@@ -8,10 +8,11 @@ import pytest
 from benchmarks.train_llm_selection import SelectionConfig, run
 
 
-def _run(tmp_path, name, lr, grpo_rewards, select_on="val"):
+def _run(tmp_path, name, lr, grpo_rewards, select_on="val", sft_shift=0.0):
     rows = []
+    sft = [0.1 + sft_shift, 0.2 + sft_shift, 0.3 + sft_shift]
     for seed, extra in zip((0, 1), grpo_rewards):
-        for policy, rewards in (("sft", [0.1, 0.2, 0.3]), ("sft+grpo", [0.1 + extra, 0.2 + extra, 0.3 + extra])):
+        for policy, rewards in (("sft", sft), ("sft+grpo", [r + extra for r in sft])):
             rows.append({"policy": policy, "seed": seed, "n": 3, "reward": sum(rewards) / 3, "accuracy": 0.5,
                          "cost_usd": 0.01, "valid_share": 1.0, "episode_rewards": rewards,
                          "pooled_lo": 0.0, "pooled_hi": 1.0})
@@ -22,7 +23,16 @@ def _run(tmp_path, name, lr, grpo_rewards, select_on="val"):
     return str(path)
 
 
-def test_the_largest_mean_gain_is_chosen(tmp_path):
+def test_the_best_final_policy_is_chosen_not_the_largest_gain(tmp_path):
+    """A run whose SFT start is weaker gains more but ends lower: the one that ends higher is chosen."""
+    weak = _run(tmp_path, "weak_start", 1e-3, (0.25, 0.25), sft_shift=-0.2)
+    strong = _run(tmp_path, "strong_start", 5e-4, (0.1, 0.1))
+    rows = {r["run"]: r for r in run(SelectionConfig(runs=[weak, strong]))}
+    assert rows["weak_start"]["gain"] > rows["strong_start"]["gain"]
+    assert rows["strong_start"]["chosen"] and not rows["weak_start"]["chosen"]
+
+
+def test_the_largest_mean_gain_is_chosen_at_one_sft_start(tmp_path):
     runs = [_run(tmp_path, "small", 1e-3, (0.02, 0.04)), _run(tmp_path, "large", 5e-4, (0.2, 0.1))]
     rows = {r["run"]: r for r in run(SelectionConfig(runs=runs))}
     assert rows["large"]["chosen"] and not rows["small"]["chosen"]
