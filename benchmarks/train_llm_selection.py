@@ -64,7 +64,9 @@ def markdown(rows: Sequence[Mapping[str, Any]]) -> str:
                      f"({r['seed_spread']:.3f}) | {100 * r['valid_sft']:.0f} → {100 * r['valid_grpo']:.0f} | "
                      f"{r['commit']} |")
     return "\n".join(lines) + ("\n\nScored on the validation quarter of FRAMES' train split (SFT and GRPO drew from "
-                               "the other three quarters); the chosen run's SFT+GRPO policy scores highest. A run marked "
+                               "the other three quarters); the chosen run's SFT+GRPO policy scores highest, by its point estimate "
+                               "(a decision rule, not a claim that it is better: runs within a few hundredths share most "
+                               "of their 64-task intervals). A run marked "
                                "dirty ran with uncommitted changes (the same code as the commit that followed).")
 
 
