@@ -69,7 +69,8 @@ so ``--stages tau2 cost`` (say) refits those keys over the other stages' in ``fi
 (the cost stage must follow any behaviour stage); a full fit (the default) starts from
 ``calibration.yaml`` alone.
 
-    python -m benchmarks.fit_calibration            # whole train splits, ~ 1 hour on 2 cores: the shipped fit
+    python -m benchmarks.fit_calibration            # whole train splits, all stages from calibration.yaml: over an hour on 2 cores
+    # (the shipped fitted.yaml is such a run plus partial refits; its header lists them)
     python -m benchmarks.fit_calibration --n 80     # ~ 20 minutes on 2 cores (noisier: see docs/experts.md)
 """
 from __future__ import annotations
