@@ -427,11 +427,21 @@ def accuracy_in_tolerance(acc: float, n: float, target: float) -> bool:
     return abs(acc - target) <= max(rep.ACC_TOL_POINTS, half)
 
 
+def trade_grid(x0: float, too_high: bool) -> list[float]:
+    """The tradeoff stage's points for a gathering knob fitted at ``x0``, on the bill's side: a cell
+    that bills too much gathers less (down to 0.3x), one that bills too little more (up to 3x, at
+    most ``GATHER_HI``); steps of 0.1x near ``x0`` (a first version stepped up by 0.25x and skipped
+    Qwen3-8B's FRAMES accuracy between 70.3 and 74.7%), ``x0`` itself included."""
+    factors = (0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0) if too_high else (1.0, 1.1, 1.2, 1.3, 1.4, 1.5, 1.75, 2.0, 2.5, 3.0)
+    return list(dict.fromkeys(round(min(GATHER_HI, x0 * f), 4) for f in factors))
+
+
 def _billed(run: Runner, setting: str, paper_model: str, bench: str, target: Mapping[str, float],
             reference: Mapping[str, Mapping[str, float]]) -> tuple[float, float, dict[str, float]]:
     """The cell's accuracy and episode count, and its cost and latency ratios once its own turns
     are solved for the target (within their bounds): the bill a gathering knob leaves after the
-    cost stage re-runs."""
+    cost stage re-runs (for ``basic_tools`` the turns only: the effort fallback of
+    :func:`_solve_turn_or_effort` may cut a clipped bill further once the point is chosen)."""
     from orchestra_env.experts.simulated import deep_merge
 
     model = rep.MODELS[paper_model]
@@ -455,11 +465,8 @@ def fit_tradeoff(run: Runner, models: Sequence[str]) -> None:
     HLE turns would have to bill less than nothing) the gathering knob is the only one left that
     moves the bill. For each QA cell (``basic_tools``: ``gather_mean``; ``all_tools``:
     ``gather_experts``) whose fitted cost or latency ratio misses its target by more than 10%, the
-    knob is searched on a grid on the bill's side of its fitted value (steps of 0.1x near it, down
-    to 0.3x where the bill is too high, up to 3x, at most ``GATHER_HI``, where too low; the first
-    version stepped up by 0.25x, which skipped Qwen3-8B's FRAMES accuracy between 70.3 and 74.7 %),
-    the cell's own turns solved at
-    each point (:func:`_billed`). Accuracy comes first, as everywhere in the suite's tables: only
+    knob is searched on :func:`trade_grid`, the cell's own turns solved at each point
+    (:func:`_billed`). Accuracy comes first, as everywhere in the suite's tables: only
     points whose accuracy passes the reproduction's check (:func:`accuracy_in_tolerance`) are
     candidates (the fitted value is one, having been bisected to the row), and of those the one
     with the least :func:`bill_loss` is kept; then the cell's billing is solved again there.
@@ -482,12 +489,8 @@ def fit_tradeoff(run: Runner, models: Sequence[str]) -> None:
                     continue
                 path = _card_path(model, bench, key)
                 x0 = _get(run.overlay, *path)
-                # the bill's direction decides the side: a cell that bills too much gathers less
-                worst = max(misses.values(), key=abs)
-                grid = ([x0 * f for f in (0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0)] if worst > 0
-                        else [min(GATHER_HI, x0 * f) for f in (1.0, 1.1, 1.2, 1.3, 1.4, 1.5, 1.75, 2.0, 2.5, 3.0)])
                 scored = []
-                for x in dict.fromkeys(round(x, 4) for x in grid):
+                for x in trade_grid(x0, too_high=max(misses.values(), key=abs) > 0):
                     _set(run.overlay, *path, x)
                     acc, n, ratios = _billed(run, setting, paper_model, bench, target, reference)
                     scored.append((bill_loss(ratios, target), x, acc, accuracy_in_tolerance(acc, n, target["acc"])))

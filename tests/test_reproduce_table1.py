@@ -330,3 +330,13 @@ def test_the_tradeoff_stage_gathers_less_where_the_bill_cannot_be_cut_otherwise(
     assert card["delegate_turn_tokens"] == 0.0  # re-solved, still clipped: 0.36 > 0.2 without turns
     assert fit.accuracy_in_tolerance(36.0, 400, 40.0) and not fit.accuracy_in_tolerance(32.0, 400, 40.0)
     assert not fit.accuracy_in_tolerance(36.0, 1e6, 40.0)  # a huge sample: the 3 points decide
+
+
+def test_the_tradeoff_grid_keeps_to_the_bills_side_and_the_gathering_bound():
+    """Too high a bill: only less gathering (0.3x..1x); too low: only more, capped at GATHER_HI
+    (8 turns reach the 16-turn bound at 2x, so 2.5x and 3x collapse onto it), 0.1x steps near x0."""
+    from benchmarks import fit_calibration as fit
+
+    assert fit.trade_grid(4.0, too_high=True) == [1.2, 1.6, 2.0, 2.4, 2.8, 3.2, 3.6, 4.0]
+    up = fit.trade_grid(8.0, too_high=False)
+    assert up[:3] == [8.0, 8.8, 9.6] and max(up) == fit.GATHER_HI and len(up) == len(set(up)) == 8
