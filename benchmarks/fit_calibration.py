@@ -243,6 +243,16 @@ def _benches(setting: str, paper_model: str) -> list[str]:
     return [b for b in rep.BENCHMARKS if pub.get(b) is not None]
 
 
+def _knob_trial(knobs: Mapping[str, tuple[Callable[[float], dict[str, Any]], float, float]], i: int) -> dict[str, Any]:
+    """The overlay setting every knob to its ``i``-th probe value (0: ``x0``, 1: ``x1``)."""
+    from orchestra_env.experts.simulated import deep_merge
+
+    out: dict[str, Any] = {}
+    for make, *xs in knobs.values():
+        out = deep_merge(out, make(xs[i]))
+    return out
+
+
 def _lines(run: Runner, setting: str, paper_model: str, knobs: Mapping[str, tuple[Callable[[float], dict[str, Any]], float, float]],
            reference: Mapping[str, Mapping[str, float]], benches: Sequence[str] | None = None
            ) -> dict[str, list[tuple[float, float]]]:
@@ -250,17 +260,9 @@ def _lines(run: Runner, setting: str, paper_model: str, knobs: Mapping[str, tupl
 
     The cost knob bills tokens and the latency knob bills seconds, so one pair of runs (both
     knobs at x0, then both at x1) gives both lines."""
-    from orchestra_env.experts.simulated import deep_merge
-
-    def trial(i: int) -> dict[str, Any]:
-        out: dict[str, Any] = {}
-        for make, *xs in knobs.values():
-            out = deep_merge(out, make(xs[i]))
-        return out
-
     lines: dict[str, list[tuple[float, float]]] = {m: [] for m in knobs}
     for bench in benches or _benches(setting, paper_model):
-        y0, y1 = run.cell(bench, setting, paper_model, trial(0)), run.cell(bench, setting, paper_model, trial(1))
+        y0, y1 = (run.cell(bench, setting, paper_model, _knob_trial(knobs, i)) for i in (0, 1))
         for metric, (_, x0, x1) in knobs.items():
             r0, r1 = y0[metric] / reference[bench][metric], y1[metric] / reference[bench][metric]
             b = (r1 - r0) / (x1 - x0)
@@ -354,12 +356,17 @@ def _solve_absolute(run: Runner, model: str, usd: float) -> None:
     print(f"{REF_MODEL}: thinking_tokens {value} (no_tools ${usd} per task)", flush=True)
 
 
+def published_ratios(pub: Mapping[tuple[str, str], Mapping[str, Any]], setting: str, paper_model: str) -> dict[str, float]:
+    """A row's published cost and latency as ratios to the reference row (GPT-5 ``basic_tools``)."""
+    ref = pub[rep.REFERENCE]
+    return {k: float(pub[(setting, paper_model)][k]) / float(ref[k]) for k in ("cost", "latency")}
+
+
 def fit_billing(run: Runner, models: Sequence[str]) -> None:
     """Stage ``cost`` (see the module docstring): the reference, then every model's answer
     call, then its own turns without and with other models on offer, per benchmark."""
     pub = rep.published()
-    ref = pub[rep.REFERENCE]
-    target = {(s, m): {k: float(pub[(s, m)][k]) / float(ref[k]) for k in ("cost", "latency")}  # type: ignore[arg-type]
+    target = {(s, m): published_ratios(pub, s, m)
               for s in rep.SETTINGS for m in {*models, REF_MODEL}}  # the reference is always refit
     gpt5 = rep.MODELS[REF_MODEL]
     fit_all = "frames" in run.benchmarks  # else keep the no_tools knobs (a card's top-level keys)
@@ -420,11 +427,9 @@ def bill_loss(ratios: Mapping[str, float], target: Mapping[str, float]) -> float
 
 
 def accuracy_in_tolerance(acc: float, n: float, target: float) -> bool:
-    """The reproduction's accuracy check on a fit's cell: within 3 points of the row, or within the
-    cell's own 95% interval where that is wider."""
-    interval = wilson(round(acc * n / 100.0), max(int(n), 1))
-    half = 100.0 * max(interval.value - interval.low, interval.high - interval.value)
-    return abs(acc - target) <= max(rep.ACC_TOL_POINTS, half)
+    """The reproduction's accuracy check (``reproduce_table1.accuracy_within_tolerance``) on a fit's
+    cell given as a percentage of ``n`` episodes."""
+    return rep.accuracy_within_tolerance(wilson(round(acc * n / 100.0), max(int(n), 1)), target)
 
 
 def trade_grid(x0: float, too_high: bool) -> list[float]:
@@ -442,8 +447,6 @@ def _billed(run: Runner, setting: str, paper_model: str, bench: str, target: Map
     are solved for the target (within their bounds): the bill a gathering knob leaves after the
     cost stage re-runs (for ``basic_tools`` the turns only: the effort fallback of
     :func:`_solve_turn_or_effort` may cut a clipped bill further once the point is chosen)."""
-    from orchestra_env.experts.simulated import deep_merge
-
     model = rep.MODELS[paper_model]
     table = GATHER[setting][1]
     knobs = _knobs(lambda k: _card_path(model, bench, k), table)
@@ -452,10 +455,8 @@ def _billed(run: Runner, setting: str, paper_model: str, bench: str, target: Map
     for metric, (_, _, _, lo, hi) in table.items():
         (a, b), = lines[metric]
         ratios[metric] = a + b * solve_affine([(a, b)], target[metric], lo, hi)
-    first: dict[str, Any] = {}  # the lines' first run (a billing knob never changes the accuracy)
-    for make, x0, _ in knobs.values():
-        first = deep_merge(first, make(x0))
-    cell = run.cell(bench, setting, paper_model, first)
+    # the lines' first run, cached (a billing knob never changes the accuracy)
+    cell = run.cell(bench, setting, paper_model, _knob_trial(knobs, 0))
     return cell["acc"], cell.get("n", 0.0), ratios
 
 
@@ -473,7 +474,6 @@ def fit_tradeoff(run: Runner, models: Sequence[str]) -> None:
     (A first version weighed the accuracy error like the bill's and moved Qwen3-8B's FRAMES
     gathering from 2 to 3.5 turns onto a plateau 4.9 points above its row on train, 9.1 on test.)"""
     pub = rep.published()
-    ref = pub[rep.REFERENCE]
     reference = {b: run.cell(b, "basic_tools", REF_MODEL) for b in QA_BENCHES if b in run.benchmarks}
     for paper_model in models:
         model = rep.MODELS[paper_model]
@@ -482,7 +482,7 @@ def fit_tradeoff(run: Runner, models: Sequence[str]) -> None:
                 continue  # the reference: its bill is the unit of every ratio
             for bench in reference:
                 target = {"acc": float(pub[(setting, paper_model)][bench]),  # type: ignore[arg-type]
-                          **{k: float(pub[(setting, paper_model)][k]) / float(ref[k]) for k in ("cost", "latency")}}  # type: ignore[arg-type]
+                          **published_ratios(pub, setting, paper_model)}
                 fitted = run.cell(bench, setting, paper_model)
                 misses = {m: math.log(fitted[m] / reference[bench][m] / target[m]) for m in ("cost", "latency")}
                 if max(abs(v) for v in misses.values()) <= MISS:

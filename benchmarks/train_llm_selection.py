@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 from benchmarks.common import RunConfig, parse_run_config, record_and_print
-from benchmarks.train_llm_policy import gains, summary
+from benchmarks.train_llm_policy import TrainLLMConfig, gains, summary
 
 
 @dataclass
@@ -39,7 +39,7 @@ def run(config: SelectionConfig) -> list[dict[str, Any]]:
         by = {s["policy"]: s for s in summary(data["rows"])}
         gain = next(g for g in gains(data["rows"]) if g["row"] == "sft+grpo")
         rows.append({"run": Path(path).stem, "grpo_lr": c["grpo_lr"], "grpo_kl": c["grpo_kl"],
-                     "grpo_updates": c["grpo_updates"], "sft_epochs": c.get("sft_epochs", 10.0), "seeds": by["sft"]["seeds"], "n": by["sft"]["n"],
+                     "grpo_updates": c["grpo_updates"], "sft_epochs": c.get("sft_epochs", TrainLLMConfig.sft_epochs), "seeds": by["sft"]["seeds"], "n": by["sft"]["n"],
                      "commit": record["git_commit"][:10] + (" (dirty)" if record["git_dirty"] else ""),
                      "sft": by["sft"]["reward_mean"], "sft+grpo": by["sft+grpo"]["reward_mean"],
                      "gain": gain["mean"], "gain_std": gain["std"], "gain_lo": gain["paired_lo"],
