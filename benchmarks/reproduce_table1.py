@@ -61,7 +61,7 @@ class ReproduceConfig(BenchConfig):
     n: int = 100_000  # tasks per benchmark (FRAMES: its 168 test tasks; tau2: every task)
     # questions of the synthetic HLE fixture (ignored with ORCHESTRA_HLE_PATH): as many as the fit's
     # (fit_calibration --hle-n), so the check is no noisier than what it checks
-    hle_n: int = 800
+    hle_n: int = 2400
     benchmarks: list[str] = field(default_factory=lambda: list(BENCHMARKS))
     models: list[str] = field(default_factory=lambda: list(MODELS))
     settings: list[str] = field(default_factory=lambda: list(SETTINGS))

@@ -287,8 +287,9 @@ class _GatherCells:
     second) with ``g`` its ``gather_experts``; its basic_tools cell bills exactly its row; the
     reference bills 1 and 1."""
 
-    def __init__(self) -> None:
+    def __init__(self, accuracy=lambda g: 10.0 * g) -> None:
         self.benchmarks = ("hle",)
+        self.accuracy = accuracy  # the all_tools accuracy (points) at g calls
         self.overlay: dict = {"orchestrators": {"qwen": {"benchmarks": {"hle": {
             "gather_experts": 4.0, "gather_mean": 2.0, "delegate_turn_tokens": 0.0, "delegate_turn_latency_s": 0.5}}}}}
         self.probes: list[float] = []
@@ -303,7 +304,7 @@ class _GatherCells:
             return {"acc": 10.0 * card["gather_mean"], "n": 400.0, "cost": 0.3, "latency": 0.3}
         g = card["gather_experts"]
         self.probes.append(g)
-        return {"acc": 10.0 * g, "n": 400.0, "cost": 0.1 * g + 1e-5 * card.get("delegate_turn_tokens", 0.0),
+        return {"acc": self.accuracy(g), "n": 400.0, "cost": 0.1 * g + 1e-5 * card.get("delegate_turn_tokens", 0.0),
                 "latency": 0.1 * g + 0.01 * card.get("delegate_turn_latency_s", 0.5)}
 
 
@@ -330,6 +331,27 @@ def test_the_tradeoff_stage_gathers_less_where_the_bill_cannot_be_cut_otherwise(
     assert card["delegate_turn_tokens"] == 0.0  # re-solved, still clipped: 0.36 > 0.2 without turns
     assert fit.accuracy_in_tolerance(36.0, 400, 40.0) and not fit.accuracy_in_tolerance(32.0, 400, 40.0)
     assert not fit.accuracy_in_tolerance(36.0, 1e6, 40.0)  # a huge sample: the 3 points decide
+
+
+def test_the_tradeoff_keeps_the_most_accurate_point_whose_bill_is_within_the_trigger(monkeypatch):
+    """Accuracy 20 + 5 g points at g calls, published 40% for a bill of 0.33 (0.4 at the fitted 4
+    calls: traded). 3.2 calls (36%) bill exactly, 3.6 calls (38%) bill 9% over with the delegate
+    turns free: both pass accuracy and both bills are inside the 10% trigger, so accuracy decides
+    and 3.6 is kept, not the least bill error's 3.2 (the rule before, which left cells at the
+    tolerance's edge on the fit's own sample)."""
+    from benchmarks import fit_calibration as fit
+
+    monkeypatch.setitem(rep.MODELS, "Q", "qwen")
+    row = {"hle": 40.0, "frames": 40.0, "tau2": None, "cost": 0.33, "latency": 0.42}
+    table = {("all_tools", "Q"): row, ("basic_tools", "Q"): {**row, "hle": 20.0, "cost": 0.3, "latency": 0.3},
+             rep.REFERENCE: {"hle": 1.0, "frames": 1.0, "tau2": 1.0, "cost": 1.0, "latency": 1.0}}
+    monkeypatch.setattr(rep, "published", lambda: table)
+    run = _GatherCells(accuracy=lambda g: 20.0 + 5.0 * g)
+    fit.fit_tradeoff(run, ["Q"])
+    assert run.overlay["orchestrators"]["qwen"]["benchmarks"]["hle"]["gather_experts"] == pytest.approx(3.6)
+    # the rule itself: no fixed bill -> least bill loss; nothing passing -> x0
+    assert fit.choose_trade([(0.5, 1.0, 30.0, True, False), (0.2, 2.0, 25.0, True, False)], 3.0, 31.0) == 2.0
+    assert fit.choose_trade([(0.0, 1.0, 30.0, False, True), (0.9, 3.0, 20.0, False, False)], 3.0, 31.0) == 3.0
 
 
 def test_the_tradeoff_grid_keeps_to_the_bills_side_and_the_gathering_bound():
