@@ -80,7 +80,7 @@ import math
 import tempfile
 from importlib import resources
 from pathlib import Path
-from typing import Any, Callable, Mapping, Sequence
+from typing import Any, Callable, Mapping, NamedTuple, Sequence
 
 import numpy as np
 import yaml
@@ -460,20 +460,29 @@ def _billed(run: Runner, setting: str, paper_model: str, bench: str, target: Map
     return cell["acc"], cell.get("n", 0.0), ratios
 
 
-def choose_trade(scored: Sequence[tuple[float, float, float, bool, bool]], x0: float, target_acc: float) -> float:
-    """The tradeoff's pick from its grid, ``(bill loss, x, accuracy, accuracy passes, bill fixed)``
-    per point (*fixed*: both ratios within the stage's 10% trigger). Accuracy first: of the
+class TradePoint(NamedTuple):
+    """One point of the tradeoff stage's grid, ordered so that ``min`` takes the least bill loss."""
+
+    loss: float  # bill_loss of the cell's ratios once its own turns are re-solved
+    x: float  # the gathering knob
+    acc: float  # the cell's accuracy (percent) at x
+    acc_ok: bool  # accuracy_in_tolerance
+    bill_ok: bool  # cost and latency ratios both within MISS of the row
+
+
+def choose_trade(scored: Sequence[TradePoint], x0: float, target_acc: float) -> float:
+    """The tradeoff's pick from its grid (*fixed*: both ratios within the stage's 10% trigger). Accuracy first: of the
     points whose accuracy passes, those whose bill is fixed compete on accuracy (the one nearest
     the row wins); only where none is fixed does the least bill loss decide. (The version before
     took the least bill loss always, and moved Claude-Opus-4.1's HLE gathering from 6 to 4.8 calls,
     31.9% against the row's 34.6, for a bill error of 0.00 where 5.4 calls' 32.9% cost 0.10, both
     inside the trigger: an accuracy at the tolerance's edge on the fit's sample, missed out of it.)
     With no point passing, ``x0`` stays."""
-    passing = [t for t in scored if t[3]]
-    fixed = [t for t in passing if t[4]]
+    passing = [t for t in scored if t.acc_ok]
+    fixed = [t for t in passing if t.bill_ok]
     if fixed:
-        return min(fixed, key=lambda t: (abs(t[2] - target_acc), t[0]))[1]
-    return min(passing or [t for t in scored if t[1] == round(x0, 4)])[1]
+        return min(fixed, key=lambda t: (abs(t.acc - target_acc), t.loss)).x
+    return min(passing or [t for t in scored if t.x == round(x0, 4)]).x
 
 
 def fit_tradeoff(run: Runner, models: Sequence[str]) -> None:
@@ -510,12 +519,12 @@ def fit_tradeoff(run: Runner, models: Sequence[str]) -> None:
                 for x in trade_grid(x0, too_high=max(misses.values(), key=abs) > 0):
                     _set(run.overlay, *path, x)
                     acc, n, ratios = _billed(run, setting, paper_model, bench, target, reference)
-                    scored.append((bill_loss(ratios, target), x, acc, accuracy_in_tolerance(acc, n, target["acc"]),
-                                   all(abs(math.log(ratios[m] / target[m])) <= MISS for m in ("cost", "latency"))))
+                    scored.append(TradePoint(bill_loss(ratios, target), x, acc, accuracy_in_tolerance(acc, n, target["acc"]),
+                                             all(abs(math.log(ratios[m] / target[m])) <= MISS for m in ("cost", "latency"))))
                 best = choose_trade(scored, x0, target["acc"])
                 _set(run.overlay, *path, best)
-                grid_text = ", ".join(f"{x:g}: {a:.1f}%{'' if ok else ' (out)'} bill {l:.2f}"
-                                      for l, x, a, ok, _ in sorted(scored, key=lambda t: t[1]))
+                grid_text = ", ".join(f"{t.x:g}: {t.acc:.1f}%{'' if t.acc_ok else ' (out)'} bill {t.loss:.2f}"
+                                      for t in sorted(scored, key=lambda t: t.x))
                 print(f"{paper_model} {setting} {bench}: {key} {x0} -> {best} ({grid_text})", flush=True)
                 if setting == "all_tools":
                     _solve(run, setting, paper_model, lambda k, m=model, b=bench: _card_path(m, b, k), billing,

@@ -350,8 +350,9 @@ def test_the_tradeoff_keeps_the_most_accurate_point_whose_bill_is_within_the_tri
     fit.fit_tradeoff(run, ["Q"])
     assert run.overlay["orchestrators"]["qwen"]["benchmarks"]["hle"]["gather_experts"] == pytest.approx(3.6)
     # the rule itself: no fixed bill -> least bill loss; nothing passing -> x0
-    assert fit.choose_trade([(0.5, 1.0, 30.0, True, False), (0.2, 2.0, 25.0, True, False)], 3.0, 31.0) == 2.0
-    assert fit.choose_trade([(0.0, 1.0, 30.0, False, True), (0.9, 3.0, 20.0, False, False)], 3.0, 31.0) == 3.0
+    point = fit.TradePoint
+    assert fit.choose_trade([point(0.5, 1.0, 30.0, True, False), point(0.2, 2.0, 25.0, True, False)], 3.0, 31.0) == 2.0
+    assert fit.choose_trade([point(0.0, 1.0, 30.0, False, True), point(0.9, 3.0, 20.0, False, False)], 3.0, 31.0) == 3.0
 
 
 def test_the_tradeoff_grid_keeps_to_the_bills_side_and_the_gathering_bound():
