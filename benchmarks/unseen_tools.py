@@ -17,6 +17,7 @@ with one logit per alias (``MiniLMRouter``) cannot act on the unseen menu at all
 """
 from __future__ import annotations
 
+import math
 import os
 import tempfile
 from dataclasses import dataclass, field
@@ -137,6 +138,9 @@ class UnseenConfig(RunConfig):
         "help": "catalogue variants the router trains on, round-robin in chunks of chunk_steps (vary_catalogue: "
                 "prices x [1/4, 4], half the reasoner/answer aliases dropped); 0: the seen catalogue only"})
     chunk_steps: int = field(default=100, metadata={"help": "env steps per variant before the next (train_variants > 0)"})
+    learning_rate: float = field(default=1e-3, metadata={
+        "help": "Adam step size of the description router (RouterConfig's default, tuned for MiniLMRouter's head; "
+                "the table's last column shows whether training moved the policy)"})
     item_text: bool = field(default=True, metadata={
         "help": "the router scores the description's text too (False: only the numbers it states, see DescriptionRouter)"})
     out: str = field(default="results/unseen_tools", metadata={"help": "output stem"})
@@ -174,7 +178,7 @@ def run(config: UnseenConfig) -> list[dict[str, Any]]:
                 rows.append(_row(label, name, res["episodes"], model_use=res["model_use"], **extra))
         variants = [write_world(tmp, False, seed=config.seed, variant=k) for k in range(config.train_variants)]
         for seed in config.seeds:
-            router = train_description_router(config, seed, variants or [worlds["seen"]])
+            router, entropy, train_menu = train_description_router(config, seed, variants or [worlds["seen"]])
             for name, view in tests.items():
                 router.bind(view)
                 picks: dict[str, int] = {}
@@ -188,8 +192,8 @@ def run(config: UnseenConfig) -> list[dict[str, Any]]:
 
                 ep = view_episodes(view, counted, n, config.seed)
                 new = sum(v for k, v in picks.items() if k.split(":")[-1] in NEW_ALIASES)
-                rows.append(_row("description_router", name, ep, seed=seed, picks=picks,
-                                 new_alias_share=new / max(1, sum(picks.values()))))
+                rows.append(_row("description_router", name, ep, seed=seed, picks=picks, train_entropy=entropy,
+                                 train_menu=train_menu, new_alias_share=new / max(1, sum(picks.values()))))
     return rows
 
 
@@ -207,10 +211,14 @@ def stated_figures(view: Any) -> dict[str, list[float | None]]:
     return out
 
 
-def train_description_router(config: UnseenConfig, seed: int, worlds: Sequence[Mapping[str, Any]]) -> Any:
+def train_description_router(config: UnseenConfig, seed: int, worlds: Sequence[Mapping[str, Any]]
+                             ) -> tuple[Any, float, int]:
     """Our GRPO on the train split: on the one world for ``config.steps`` env steps, or round-robin
     over several, ``config.chunk_steps`` each (a fresh optimiser and task draw per chunk, the
-    router's weights carried over), until ``config.steps`` in all."""
+    router's weights carried over), until ``config.steps`` in all. Returns the router, its
+    policy's mean entropy over the last update's choices (nats) and the size of that update's
+    menu: near ``ln |menu|`` the policy is still the uniform one it started as, and its greedy
+    pick is an untrained tie-break."""
     from agents.description_router import DescriptionRouter
     from agents.routers import RouterConfig, train_router
     from agents.routing_view import RoutingView
@@ -223,23 +231,25 @@ def train_description_router(config: UnseenConfig, seed: int, worlds: Sequence[M
     while done < config.steps:
         envs = views[k % len(views)]
         rc = RouterConfig(seed=seed if len(views) == 1 else seed * 10_000 + k, updates=10**9,
-                          max_env_steps=min(chunk, config.steps - done))
+                          max_env_steps=min(chunk, config.steps - done), learning_rate=config.learning_rate)
         router, history = train_router(envs, rc, router=router.bind(envs[0]))
         done += int(history[-1]["env_steps"]) if history else chunk
+        entropy = float(history[-1]["loss/entropy"]) if history else float("nan")
         k += 1
-    return router
+    return router, entropy, len(envs[0].menu.items)
 
 
 def markdown(rows: Sequence[Mapping[str, Any]]) -> str:
     lines = ["| policy | catalogue | n | mean reward [95% CI] | / bayes (same catalogue) | accuracy % [95% CI] | "
-             "$ per task | share of calls to unseen aliases |", "|---|---|---:|---:|---:|---:|---:|---:|"]
+             "$ per task | share of calls to unseen aliases | policy entropy after training (nats) |",
+             "|---|---|---:|---:|---:|---:|---:|---:|---:|"]
     bayes = {r["world"]: r["reward"] for r in rows if r["policy"] == "bayes"}
     for r in rows:
         if "seed" in r:
             continue
         lines.append(f"| {r['policy']} | {r['world']} | {r['n']} | {r['reward']:.3f} [{r['reward_lo']:.3f}, "
                      f"{r['reward_hi']:.3f}] | {r['reward'] / bayes[r['world']]:.2f} | {r['accuracy']:.1f} "
-                     f"[{r['acc_lo']:.1f}, {r['acc_hi']:.1f}] | {r['cost_usd']:.4f} | |")
+                     f"[{r['acc_lo']:.1f}, {r['acc_hi']:.1f}] | {r['cost_usd']:.4f} | | |")
     for key in dict.fromkeys((r["policy"], r["world"]) for r in rows if "seed" in r):
         runs = [r for r in rows if "seed" in r and (r["policy"], r["world"]) == key]
         rew = [r["reward"] for r in runs]
@@ -247,7 +257,9 @@ def markdown(rows: Sequence[Mapping[str, Any]]) -> str:
                      f"[{min(r['reward_lo'] for r in runs):.3f}, {max(r['reward_hi'] for r in runs):.3f}] | "
                      f"{np.mean(rew) / bayes[key[1]]:.2f} | {mean_sd([r['accuracy'] for r in runs], '.1f')} | "
                      f"{np.mean([r['cost_usd'] for r in runs]):.4f} | "
-                     f"{mean_sd([100 * r['new_alias_share'] for r in runs], '.0f')}% |")
+                     f"{mean_sd([100 * r['new_alias_share'] for r in runs], '.0f')}% | "
+                     + (f"{mean_sd([r['train_entropy'] for r in runs], '.2f')} (uniform over the training menu: "
+                        f"{math.log(runs[0]['train_menu']):.2f}) |" if "train_menu" in runs[0] else "|"))
     for r in rows:
         if r["policy"] == "bayes" and r.get("stated"):
             lines += ["", f"What the {r['world']} catalogue's descriptions state for each answer call (FRAMES, measured on "

@@ -145,3 +145,30 @@ def test_the_run_records_what_each_answer_description_states(unseen):
     assert "answer-5" in stated and "search-4" not in stated  # answer calls only, new ones included
     acc, usd = stated["answer-5"]
     assert 0.0 <= acc <= 1.0 and usd > 0.0
+
+
+def test_the_run_reports_the_trained_routers_entropy_and_step_size(tmp_path, monkeypatch):
+    """The unseen-tools table shows the router's entropy after training beside ln |menu| (near it,
+    the greedy pick is an untrained tie-break), and ``learning_rate`` reaches GRPO's config."""
+    import math
+
+    import agents.routers
+    from benchmarks.unseen_tools import UnseenConfig, markdown, train_description_router
+
+    seen: list = []
+
+    def fake_train(envs, rc, router):
+        seen.append(rc.learning_rate)
+        return router, [{"env_steps": rc.max_env_steps, "loss/entropy": 2.4}]
+
+    monkeypatch.setattr(agents.routers, "train_router", fake_train)
+    monkeypatch.setattr("agents.description_router.shared_embedder", lambda: _hash_embed)
+    world = write_world(tmp_path, unseen=False, n_describe=4)
+    _, entropy, menu = train_description_router(UnseenConfig(steps=150, learning_rate=3e-2), 0, [world])
+    assert seen == [3e-2] and entropy == 2.4 and menu == 12
+    row = {"policy": "description_router", "world": "seen", "n": 4, "reward": 0.1, "reward_lo": 0.0,
+           "reward_hi": 0.2, "accuracy": 10.0, "cost_usd": 0.01, "seed": 0, "new_alias_share": 0.0,
+           "train_entropy": entropy, "train_menu": menu}
+    bayes = {k: v for k, v in row.items() if k != "seed"} | {"policy": "bayes", "acc_lo": 5.0, "acc_hi": 20.0}
+    table = markdown([bayes, row])
+    assert f"| 2.40 ± 0.00 (uniform over the training menu: {math.log(12):.2f}) |" in table
