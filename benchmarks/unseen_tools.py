@@ -216,7 +216,7 @@ def train_description_router(config: UnseenConfig, seed: int, worlds: Sequence[M
     """Our GRPO on the train split: on the one world for ``config.steps`` env steps, or round-robin
     over several, ``config.chunk_steps`` each (a fresh optimiser and task draw per chunk, the
     router's weights carried over), until ``config.steps`` in all. Returns the router, its
-    policy's mean entropy over the last update's choices (nats) and the size of that update's
+    policy's mean entropy over the last learning update's choices (nats) and the size of its
     menu: near ``ln |menu|`` the policy is still the uniform one it started as, and its greedy
     pick is an untrained tie-break."""
     from agents.description_router import DescriptionRouter
@@ -227,14 +227,15 @@ def train_description_router(config: UnseenConfig, seed: int, worlds: Sequence[M
     views = [[RoutingView(make_env("train", w, preset=config.preset)) for _ in range(group)] for w in worlds]
     router = DescriptionRouter(seed=seed, use_text=config.item_text)
     chunk = config.steps if len(worlds) == 1 else config.chunk_steps
-    done, k = 0, 0
+    done, k, entropy = 0, 0, float("nan")
     while done < config.steps:
         envs = views[k % len(views)]
         rc = RouterConfig(seed=seed if len(views) == 1 else seed * 10_000 + k, updates=10**9,
                           max_env_steps=min(chunk, config.steps - done), learning_rate=config.learning_rate)
         router, history = train_router(envs, rc, router=router.bind(envs[0]))
         done += int(history[-1]["env_steps"]) if history else chunk
-        entropy = float(history[-1]["loss/entropy"]) if history else float("nan")
+        # the last update that had a group to learn from (one whose groups all tied records none)
+        entropy = next((float(h["loss/entropy"]) for h in reversed(history) if "loss/entropy" in h), entropy)
         k += 1
     return router, entropy, len(envs[0].menu.items)
 

@@ -159,7 +159,7 @@ def test_the_run_reports_the_trained_routers_entropy_and_step_size(tmp_path, mon
 
     def fake_train(envs, rc, router):
         seen.append(rc.learning_rate)
-        return router, [{"env_steps": rc.max_env_steps, "loss/entropy": 2.4}]
+        return router, [{"env_steps": rc.max_env_steps - 8, "loss/entropy": 2.4}, {"env_steps": rc.max_env_steps}]
 
     monkeypatch.setattr(agents.routers, "train_router", fake_train)
     monkeypatch.setattr("agents.description_router.shared_embedder", lambda: _hash_embed)
