@@ -52,8 +52,10 @@ the cell's published ratio, clipped at the knob's bounds)
 ``tradeoff`` (after ``cost``; see ``fit_tradeoff``)
   * where a QA cell's billing knobs clip at a bound and its fitted cost or latency ratio misses the
     row by more than 10%, its gathering knob (``gather_mean`` / ``gather_experts``) moves towards the
-    bill, to the grid point whose accuracy still passes the reproduction's check with the least
-    cost and latency error (in units of +-25%); the cell's billing is then solved again.
+    bill on a grid. Of the points whose accuracy passes the reproduction's check, the one nearest
+    the row's accuracy among those whose bill comes within 10% wins, else the one with the least
+    cost and latency error (in units of +-25%) (``choose_trade``); the cell's billing is then solved
+    again.
 
 ``--benchmarks`` restricts what a run refits to those task sets (a card's top-level keys and the
 ``no_tools`` knobs belong to ``frames``); the other task sets keep their keys.
@@ -69,9 +71,10 @@ so ``--stages tau2 cost`` (say) refits those keys over the other stages' in ``fi
 (the cost stage must follow any behaviour stage); a full fit (the default) starts from
 ``calibration.yaml`` alone.
 
-    python -m benchmarks.fit_calibration            # whole train splits, all stages from calibration.yaml: over an hour on 2 cores
-    # (the shipped fitted.yaml is such a run plus partial refits; its header lists them)
-    python -m benchmarks.fit_calibration --n 80     # ~ 20 minutes on 2 cores (noisier: see docs/experts.md)
+    python -m benchmarks.fit_calibration            # whole train splits, all stages from calibration.yaml: hours on 2 cores
+    # (the shipped fitted.yaml is such a run plus partial refits; its header lists them; the last,
+    # every HLE stage on the 2400-question fixture, took 73 minutes beside other jobs)
+    python -m benchmarks.fit_calibration --n 80 --hle-n 400   # far quicker, noisier: see docs/experts.md
 """
 from __future__ import annotations
 
