@@ -56,11 +56,13 @@ class TrainLLMConfig(RunConfig):
     preset: str = field(default="accuracy-first", metadata={"help": "CostLatencyPenalty preset (the reward)"})
     demonstrators: str = field(default="bayes,strongest,cheapest,random", metadata={"help": "SFT demonstrators"})
     sft_episodes: int = field(default=32, metadata={"help": "SFT episodes per demonstrator"})
-    sft_epochs: float = field(default=10.0, metadata={"help": "SFT passes over the demonstrations"})
+    sft_epochs: float = field(default=20.0, metadata={"help": "SFT passes over the demonstrations"})
     sft_lr: float = field(default=3e-3, metadata={"help": "SFT learning rate"})
     sft_batch: int = field(default=8, metadata={"help": "SFT sequences per optimiser step"})
-    grpo_updates: int = field(default=30, metadata={"help": "GRPO updates"})
-    grpo_tasks: int = field(default=2, metadata={"help": "GRPO tasks per update"})
+    grpo_updates: int = field(default=60, metadata={"help": "GRPO updates"})
+    grpo_tasks: int = field(default=4, metadata={
+        "help": "GRPO tasks per update (epochs, updates and tasks: the validation run whose SFT+GRPO scored "
+                "highest, results/train_llm_selection.md)"})
     grpo_group: int = field(default=8, metadata={"help": "GRPO rollouts per task"})
     grpo_lr: float = field(default=5e-4, metadata={
         "help": "GRPO learning rate (chosen on the validation slice, results/train_llm_selection.md: 2e-3 moved "

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 from benchmarks.common import RunConfig, parse_run_config, record_and_print
-from benchmarks.train_llm_policy import TrainLLMConfig, gains, summary
+from benchmarks.train_llm_policy import gains, summary
 
 
 @dataclass
@@ -39,7 +39,7 @@ def run(config: SelectionConfig) -> list[dict[str, Any]]:
         by = {s["policy"]: s for s in summary(data["rows"])}
         gain = next(g for g in gains(data["rows"]) if g["row"] == "sft+grpo")
         rows.append({"run": Path(path).stem, "grpo_lr": c["grpo_lr"], "grpo_kl": c["grpo_kl"],
-                     "grpo_updates": c["grpo_updates"], "sft_epochs": c.get("sft_epochs", TrainLLMConfig.sft_epochs), "seeds": by["sft"]["seeds"], "n": by["sft"]["n"],
+                     "grpo_updates": c["grpo_updates"], "grpo_tasks": c["grpo_tasks"], "sft_epochs": c["sft_epochs"], "seeds": by["sft"]["seeds"], "n": by["sft"]["n"],
                      "commit": record["git_commit"][:10] + (" (dirty)" if record["git_dirty"] else ""),
                      "sft": by["sft"]["reward_mean"], "sft+grpo": by["sft+grpo"]["reward_mean"],
                      "gain": gain["mean"], "gain_std": gain["std"], "gain_lo": gain["paired_lo"],
@@ -52,12 +52,12 @@ def run(config: SelectionConfig) -> list[dict[str, Any]]:
 
 
 def markdown(rows: Sequence[Mapping[str, Any]]) -> str:
-    lines = ["| run | GRPO lr | KL | GRPO updates | SFT epochs | seeds x tasks | SFT | SFT+GRPO | gain ± std over "
+    lines = ["| run | GRPO lr | KL | GRPO updates x tasks | SFT epochs | seeds x tasks | SFT | SFT+GRPO | gain ± std over "
              "seeds [95% CI, paired] | > seed spread? | well-formed % (SFT → +GRPO) | commit |",
              "|---|---:|---:|---:|---:|---:|---:|---:|---:|---|---:|---|"]
-    for r in sorted(rows, key=lambda r: (-r["grpo_lr"], r["grpo_kl"], r["grpo_updates"], r["sft_epochs"])):
+    for r in sorted(rows, key=lambda r: (-r["grpo_lr"], r["grpo_kl"], r["grpo_updates"] * r["grpo_tasks"], r["sft_epochs"])):
         mark = " **(chosen)**" if r["chosen"] else ""
-        lines.append(f"| {r['run']}{mark} | {r['grpo_lr']:g} | {r['grpo_kl']:g} | {r['grpo_updates']} | "
+        lines.append(f"| {r['run']}{mark} | {r['grpo_lr']:g} | {r['grpo_kl']:g} | {r['grpo_updates']} x {r['grpo_tasks']} | "
                      f"{r['sft_epochs']:g} | {r['seeds']} x {r['n']} | "
                      f"{r['sft']:.3f} | {r['sft+grpo']:.3f} | {r['gain']:+.3f} ± {r['gain_std']:.3f} "
                      f"[{r['gain_lo']:+.3f}, {r['gain_hi']:+.3f}] | {'yes' if r['gain'] > r['seed_spread'] else 'no'} "
