@@ -2,9 +2,11 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 
+from benchmarks.train_llm_policy import TrainLLMConfig
 from benchmarks.train_llm_selection import SelectionConfig, run
 
 
@@ -19,7 +21,8 @@ def _run(tmp_path, name, lr, grpo_rewards, select_on="val", sft_shift=0.0):
     path = tmp_path / f"{name}.json"
     path.write_text(json.dumps({"record": {"git_commit": "abc", "git_dirty": False,
                                            "config": {"select_on": select_on, "grpo_lr": lr, "grpo_kl": 0.0,
-                                                      "grpo_updates": 30}}, "rows": rows}))
+                                                      "grpo_updates": 30, "grpo_tasks": 2, "sft_epochs": 10.0}},
+                                "rows": rows}))
     return str(path)
 
 
@@ -42,3 +45,12 @@ def test_the_largest_mean_gain_is_chosen_at_one_sft_start(tmp_path):
 def test_a_run_scored_on_the_test_split_is_refused(tmp_path):
     with pytest.raises(ValueError, match="not a validation run"):
         run(SelectionConfig(runs=[_run(tmp_path, "t", 1e-3, (0.1, 0.1), select_on="test")]))
+
+
+def test_the_shipped_defaults_are_the_recorded_chosen_run():
+    """``TrainLLMConfig``'s GRPO and SFT settings are the validation run the recorded table chose."""
+    table = json.loads((Path(__file__).resolve().parent.parent / "results" / "train_llm_selection.json").read_text())
+    [chosen] = [r for r in table["rows"] if r["chosen"]]
+    default = TrainLLMConfig()
+    assert (default.grpo_lr, default.grpo_kl, default.grpo_updates, default.grpo_tasks, default.sft_epochs) == (
+        chosen["grpo_lr"], chosen["grpo_kl"], chosen["grpo_updates"], chosen["grpo_tasks"], chosen["sft_epochs"])
