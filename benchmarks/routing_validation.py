@@ -48,6 +48,10 @@ VARIANTS: dict[str, tuple[str, int, dict[str, Any]]] = {
     "grpo entropy 0.05, 1 epoch, 1000 steps": ("minilm_router", 1000, {"entropy_coef": 0.05, "epochs": 1}),
     "ppo default, 1000 steps": ("sb3_ppo", 1000, {}),
     "ppo default, 2000 steps": ("sb3_ppo", 2000, {}),
+    # is accuracy-first's gap to the Bayes router a question of env steps? (issue 11)
+    "grpo default, 10000 steps": ("minilm_router", 10_000, {}),
+    "grpo 4 tasks/update, 10000 steps": ("minilm_router", 10_000, {"tasks_per_update": 4}),
+    "ppo default, 10000 steps": ("sb3_ppo", 10_000, {}),
 }
 
 
